@@ -144,6 +144,9 @@ class LinearConnector(BaseModule):
             raise ValueError(f'LinearConnector expects (N, T, {self.in_channels}) or (N, H, W, {self.in_channels}) '
                              f'student tokens, got {tuple(tokens.shape)}: set in_channels to the student tap\'s '
                              'width (NCHW maps need ConvConnector).')
+        if shape_T is not None and len(shape_T) != tokens.dim():
+            raise ValueError(f'LinearConnector: student tokens {tuple(tokens.shape)} and teacher tokens '
+                             f'{tuple(shape_T)} have different layouts; tap both as (N, T, C) or both as NHWC maps.')
         out = self.linear(tokens)
         if shape_T is None or tuple(out.shape[1:-1]) == tuple(shape_T[1:-1]):
             return out

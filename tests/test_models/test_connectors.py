@@ -65,3 +65,8 @@ def test_linear_connector_resizes_nhwc_maps():
 def test_linear_connector_non_square_token_count_says_what_to_set():
     with pytest.raises(ValueError, match='num_prefix_tokens'):
         LinearConnector(3, 3)(torch.randn(1, 17, 3), torch.zeros(1, 5, 3))
+
+
+def test_linear_connector_rejects_mixed_layouts():
+    with pytest.raises(ValueError, match='different layouts'):
+        LinearConnector(3, 3)(torch.randn(1, 2, 2, 3), torch.zeros(1, 4, 3))

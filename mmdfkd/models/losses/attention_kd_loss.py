@@ -33,7 +33,9 @@ class AttentionKDLoss(nn.Module):
     0). Each layer is (B', heads, T, T), or (B' * heads, T, T) as timm's
     ``attn_drop`` sees it, with ``num_heads_S`` / ``num_heads_T`` set (batch
     index major, head index minor), or (B', T, T). Heads are averaged first,
-    so the two models may have different head counts; every query row is
+    so the two models may have different head counts (3D maps without
+    ``num_heads_*`` are compared map by map, i.e. head by head when heads are
+    folded in: set both to average them instead); every query row is
     then a distribution over the ``T`` keys and the loss is
     ``KL(row_T || row_S)``, summed over keys and averaged over the ``B' * T``
     rows. ``B'`` (images x windows) and ``T`` must match: the same input size,
