@@ -1,0 +1,11 @@
+"""Generators of synthetic images and the layouts they can be conditioned on."""
+from .base import BaseGenerator
+from .conv_generator import ConvGenerator
+from .layout import LayoutSampler, render_layout
+from .pixel_bank import PixelBankGenerator
+from .vit_generator import TransformerGenerator
+
+__all__ = [
+    'BaseGenerator', 'ConvGenerator', 'LayoutSampler', 'PixelBankGenerator', 'TransformerGenerator',
+    'render_layout'
+]

@@ -1,0 +1,78 @@
+"""Model inversion (DeepInversion / DIODE): the images are the parameters."""
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmdfkd.registry import MODELS
+from .base import BaseGenerator
+
+
+@MODELS.register_module()
+class PixelBankGenerator(BaseGenerator):
+    """A bank of ``batch_size`` images optimised directly (model inversion).
+
+    The parameter ``logits`` (B, 3, H, W) holds pre-sigmoid pixels; the output
+    is ``255 * sigmoid(logits)``. Each batch starts from smooth random colour
+    noise: Gaussian noise at ``1 / init_downsample`` resolution, bilinearly
+    upsampled, scaled by ``init_std`` (in logit space). The distiller calls
+    :meth:`reset` before each batch (``reinit_per_batch`` is True) and then
+    runs its inner optimisation steps on ``logits``. :meth:`reset` writes in
+    place, so an optimizer built on ``logits`` keeps pointing at it; resetting
+    the optimizer's own state (Adam moments) is the distiller's job.
+
+    Args:
+        img_size (int | Sequence[int]): ``S`` or ``(H, W)``.
+        batch_size (int): Images in the bank ``B``; ``forward`` must ask for
+            exactly this many.
+        init_downsample (int): Downsampling factor of the initial noise; 1
+            gives white noise. Default: 8.
+        init_std (float): Standard deviation of the initial logits.
+            Default: 1.0.
+        num_classes (int, optional): Accepted for a uniform config interface;
+            the pixel bank ignores layouts. Default: None.
+    """
+
+    reinit_per_batch = True
+
+    def __init__(self,
+                 img_size: Union[int, Sequence[int]],
+                 batch_size: int,
+                 init_downsample: int = 8,
+                 init_std: float = 1.0,
+                 num_classes: Optional[int] = None) -> None:
+        super().__init__(img_size, num_classes=None)
+        if batch_size < 1 or init_downsample < 1:
+            raise ValueError(f'batch_size and init_downsample must be >= 1, got {batch_size} and {init_downsample}')
+        self.batch_size = batch_size
+        self.init_downsample = init_downsample
+        self.init_std = init_std
+        self.logits = nn.Parameter(torch.empty(batch_size, 3, *self.img_size))
+        self.reset()
+
+    @torch.no_grad()
+    def reset(self) -> None:
+        """Refill the bank with fresh smooth noise (in place, global RNG)."""
+        height, width = self.img_size
+        low = (max(1, height // self.init_downsample), max(1, width // self.init_downsample))
+        noise = torch.randn(self.batch_size, 3, *low, device=self.logits.device)
+        noise = F.interpolate(noise, size=self.img_size, mode='bilinear', align_corners=False)
+        # Bilinear upsampling shrinks the variance; restore the requested std.
+        noise = noise / noise.std().clamp(min=1e-6) * self.init_std
+        self.logits.copy_(noise)
+
+    def forward(self, batch_size: int, layout: Optional[List[dict]] = None) -> torch.Tensor:
+        """Return the bank's images; ``layout`` is ignored.
+
+        Args:
+            batch_size (int): Must equal the bank size ``B``.
+            layout (list[dict], optional): Ignored.
+
+        Returns:
+            Tensor: (B, 3, H, W) float in [0, 255].
+        """
+        if batch_size != self.batch_size:
+            raise ValueError(f'PixelBankGenerator holds {self.batch_size} images but {batch_size} were requested; '
+                             f'set the generator\'s batch_size to the synthesis batch size ({batch_size})')
+        return 255 * torch.sigmoid(self.logits)
