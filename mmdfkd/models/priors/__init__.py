@@ -1,0 +1,14 @@
+"""Priors: losses on synthetic images that the generator minimises."""
+from .adversarial import AdversarialPrior
+from .attention import AttentionConsistencyPrior
+from .base import BasePrior, SynthesisContext
+from .confidence import ConfidencePrior
+from .det_task import DetTaskPrior
+from .image import L2Prior, TVPrior
+from .norm_stats import NormStatsPrior
+from .patch_similarity import PatchSimilarityEntropyPrior
+
+__all__ = [
+    'AdversarialPrior', 'AttentionConsistencyPrior', 'BasePrior', 'ConfidencePrior', 'DetTaskPrior', 'L2Prior',
+    'NormStatsPrior', 'PatchSimilarityEntropyPrior', 'SynthesisContext', 'TVPrior'
+]
