@@ -106,7 +106,7 @@ def test_dense_head_kd_zero_when_heads_agree_and_weights_detached():
 def test_dense_head_kd_on_real_mmdet_heads_and_class_mismatch_message():
     def head(num_classes):
         return MODELS.build(dict(type='FCOSHead', num_classes=num_classes, in_channels=8, feat_channels=8,
-                                 stacked_convs=1, strides=[8, 16]))
+                                 stacked_convs=1, strides=[8, 16], norm_cfg=None))
 
     feats = [torch.randn(1, 8, 4, 4), torch.randn(1, 8, 2, 2)]
     teacher, student = head(10), head(10)
@@ -218,3 +218,39 @@ def test_pseudo_label_det_sums_loss_entries():
     assert PseudoLabelDetLoss(loss_weight=2.0)(losses).item() == pytest.approx(2 * 6.5)
     with pytest.raises(ValueError, match='student.loss'):
         PseudoLabelDetLoss()(dict(acc=torch.tensor(1.)))
+
+
+def test_pseudo_label_det_trains_a_different_mmdet_student_on_teacher_detections():
+    from mmdet.structures import DetDataSample
+    from mmengine.config import ConfigDict
+    from mmengine.registry import init_default_scope
+
+    init_default_scope('mmdfkd')
+    neck = dict(type='FPN', in_channels=[16, 32], out_channels=16, num_outs=2)
+    backbone = dict(type='ResNet', depth=18, num_stages=2, strides=(1, 2), dilations=(1, 1), out_indices=(0, 1),
+                    base_channels=16)
+    test_cfg = ConfigDict(nms_pre=50, score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5), max_per_img=10)
+    teacher = MODELS.build(dict(
+        type='FCOS', backbone=backbone, neck=neck, test_cfg=test_cfg,
+        bbox_head=dict(type='FCOSHead', num_classes=3, in_channels=16, feat_channels=16, stacked_convs=1,
+                       strides=[4, 8], norm_cfg=None))).eval()
+    student = MODELS.build(dict(
+        type='RetinaNet', backbone=backbone, neck=neck,
+        bbox_head=dict(type='RetinaHead', num_classes=3, in_channels=16, feat_channels=16, stacked_convs=1,
+                       anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=1,
+                                             ratios=[1.0], strides=[4, 8]),
+                       bbox_coder=dict(type='DeltaXYWHBBoxCoder'),
+                       loss_cls=dict(type='FocalLoss', use_sigmoid=True), loss_bbox=dict(type='L1Loss')),
+        train_cfg=ConfigDict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0),
+                             sampler=dict(type='PseudoSampler'), allowed_border=-1, pos_weight=-1)))
+    images = torch.randn(2, 3, 32, 32)
+    meta = dict(img_shape=(32, 32), ori_shape=(32, 32), pad_shape=(32, 32), batch_input_shape=(32, 32),
+                scale_factor=(1., 1.))
+    with torch.no_grad():
+        results = teacher.predict(images, [DetDataSample(metainfo=meta) for _ in range(2)], rescale=False)
+    loss_fn = PseudoLabelDetLoss(score_thr=0.0, max_per_img=5)
+    targets = loss_fn.make_targets(results)
+    assert [len(t.gt_instances) for t in targets] == [5, 5]
+    loss = loss_fn(student.loss(images, targets))
+    loss.backward()
+    assert torch.isfinite(loss) and student.bbox_head.retina_cls.weight.grad is not None
