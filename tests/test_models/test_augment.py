@@ -80,3 +80,12 @@ def test_disabled_and_no_layout():
     assert layout is None and out.shape == x.shape
     with pytest.raises(ValueError, match='scale_range'):
         DifferentiableAugment(scale_range=(0.0, 1.0))
+
+
+def test_built_from_registry():
+    from mmengine.registry import init_default_scope
+
+    from mmdfkd.registry import MODELS
+    init_default_scope('mmdfkd')
+    aug = MODELS.build(dict(type='DifferentiableAugment', jitter=2, flip=True))
+    assert isinstance(aug, DifferentiableAugment) and aug.flip

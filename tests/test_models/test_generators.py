@@ -132,3 +132,15 @@ def test_layout_sampler_bounds():
 def _iou(boxes):
     from mmdfkd.models.generators.layout import box_iou
     return box_iou(boxes, boxes)
+
+
+def test_built_from_registry():
+    from mmengine.registry import init_default_scope
+
+    from mmdfkd.registry import MODELS
+    init_default_scope('mmdfkd')
+    gen = MODELS.build(dict(type='ConvGenerator', img_size=16, latent_dim=8, channels=(8, 8, 8, 8)))
+    assert isinstance(gen, ConvGenerator)
+    assert isinstance(MODELS.build(dict(type='LayoutSampler')), LayoutSampler)
+    assert MODELS.get('PixelBankGenerator') is PixelBankGenerator
+    assert MODELS.get('TransformerGenerator') is TransformerGenerator

@@ -255,7 +255,8 @@ def test_det_task_with_mmdet_detector():
     torch.manual_seed(0)
     teacher = MODELS.build(dict(
         type='RetinaNet', data_preprocessor=dict(type='DetDataPreprocessor'),
-        backbone=dict(type='ResNet', depth=18, num_stages=2, out_indices=(1, ), base_channels=8),
+        backbone=dict(type='ResNet', depth=18, num_stages=2, strides=(1, 2), dilations=(1, 1), out_indices=(1, ),
+                      base_channels=8),
         neck=dict(type='FPN', in_channels=[16], out_channels=16, num_outs=1),
         bbox_head=dict(type='RetinaHead', num_classes=3, in_channels=16, feat_channels=16, stacked_convs=1,
                        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=1,
@@ -272,3 +273,14 @@ def test_det_task_with_mmdet_detector():
     assert torch.isfinite(loss) and loss > 0
     loss.backward()
     assert images.grad.abs().sum() > 0
+
+
+def test_priors_built_from_registry():
+    from mmengine.registry import init_default_scope
+
+    from mmdfkd.registry import MODELS
+    init_default_scope('mmdfkd')
+    for cls in (AdversarialPrior, AttentionConsistencyPrior, ConfidencePrior, DetTaskPrior, L2Prior, NormStatsPrior,
+                PatchSimilarityEntropyPrior, TVPrior):
+        prior = MODELS.build(dict(type=cls.__name__, loss_weight=0.5))
+        assert isinstance(prior, cls) and prior.loss_weight == 0.5

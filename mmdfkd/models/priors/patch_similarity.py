@@ -54,6 +54,11 @@ class PatchSimilarityEntropyPrior(BasePrior):
     come from the recorded block outputs (PSAQ-ViT hooks the head-averaged
     attention output ``attn @ v``) — tap whichever module you prefer.
 
+    Memory grows as ``N * T**2 / 2 * num_bins`` per tapped layer (kept for
+    the backward pass): about 40 MB for 64 images of 64 tokens and 81 bins,
+    but gigabytes for 196-token ImageNet ViTs — tap fewer layers or lower
+    ``num_bins`` there.
+
     Args:
         tap (str): Name in ``ctx.taps_T`` of a token map or list of them,
             each (N, T, C) or (N, h, w, C) (flattened to tokens).
