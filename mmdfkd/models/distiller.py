@@ -1,0 +1,367 @@
+"""DataFreeDistiller: synthesise images from a frozen teacher, distil a student on them."""
+import os.path as osp
+from typing import Dict, List, Optional, Union
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapperDict
+from torch import Tensor, nn
+
+from mmdfkd.registry import MODELS
+from .memory import SyntheticMemory
+from .priors.base import SynthesisContext
+from .recorders import ModuleRecorder
+from .tasks import build_task, normalizer_of
+
+BUILTIN_TAPS = {'det': ('feats', 'head'), 'cls': ('logits', )}
+
+
+def _build_registered(cfg: dict, kind: str) -> nn.Module:
+    """Build ``cfg`` from MODELS; an unknown type lists the registered names."""
+    cfg = dict(cfg)
+    type_name = cfg.get('type')
+    if isinstance(type_name, str) and MODELS.get(type_name) is None:
+        names = sorted(n for reg in (MODELS, MODELS.parent) for n in reg.module_dict
+                       if kind.lower() in n.lower())
+        raise KeyError(f'{kind} type {type_name!r} is not registered. Registered {kind.lower()}s: {names}. '
+                       'A new one needs @MODELS.register_module() in a module that mmdfkd imports '
+                       '(or custom_imports in the config).')
+    return MODELS.build(cfg)
+
+
+@MODELS.register_module()
+class DataFreeDistiller(BaseModel):
+    """Data-free knowledge distillation, for detection and classification.
+
+    One :meth:`train_step`:
+
+    1. **Synthesise** ``x = G(z[, layout])`` in pixel range, augment it
+       differentiably, and update the generator with
+       ``L_G = Σ priors(ctx)`` (TV, patch-similarity entropy, attention
+       consistency, teacher task loss on a sampled layout, adversarial
+       discrepancy, ...), ``generator_steps`` times. A pixel bank is re-drawn
+       first, so ``generator_steps`` is the number of inversion steps.
+    2. **Remember** the batch in a replay memory.
+    3. **Distil**: ``student_steps`` times, draw a batch from the memory and
+       update the student (and connectors) with ``L_S = Σ distill losses``
+       between recorded teacher and student taps, plus, optionally, the
+       student's own loss against the teacher's detections (pseudo labels).
+
+    The teacher is frozen here and nowhere else (see :meth:`_freeze_teacher`);
+    it is left out of checkpoints, which hold the student, the generator and
+    the connectors.
+
+    Args:
+        teacher (dict): ``dict(config=PATH or model=dict(...), checkpoint=PATH)``.
+            ``config`` is a config file whose ``model`` is the teacher.
+        student (dict): The student model config.
+        generator (dict): A generator from ``mmdfkd.models.generators``.
+        task (str): 'det' or 'cls'.
+        priors (dict): name -> prior config; each adds ``loss_<name>`` to L_G.
+        distill_losses (dict): name -> loss config with an extra ``tap`` key
+            (and optional ``tap_T``): which recorded tensors it compares.
+            Built-in taps: 'feats' and 'head' (det), 'logits' (cls).
+        teacher_taps (dict): extra taps by module name, e.g.
+            ``dict(attn=['backbone.blocks.5.attn.attn_drop'])``.
+        student_taps (dict): the same for the student.
+        connectors (dict): tap name -> connector config applied to the student
+            tap before its losses.
+        pseudo_label (dict, optional): detection only; ``dict(score_thr=0.3,
+            loss_weight=1.0)`` trains the student with its own ``loss()`` on the
+            teacher's detections, so any mmdet student works.
+        layout_sampler (dict, optional): samples boxes and labels per image
+            (detection); conditions the generator and the task prior.
+        augment (dict, optional): differentiable augmentation.
+        generator_steps (int): generator updates per iteration.
+        student_steps (int): student updates per iteration.
+        memory_capacity (int): replay memory size in images; 0 trains the
+            student on the current batch only.
+        adv_warmup_iters (int): iterations before priors flagged adversarial
+            (``AdversarialPrior``) are switched on, so the generator first
+            learns the teacher's task.
+        max_bad_steps (int): consecutive non-finite generator outputs skipped
+            (with a warning) before training stops.
+        data_preprocessor (dict, optional): unused by training (synthetic
+            images are normalised per model); validation uses the student's.
+    """
+
+    def __init__(self,
+                 teacher: dict,
+                 student: dict,
+                 generator: dict,
+                 task: str = 'det',
+                 priors: Optional[dict] = None,
+                 distill_losses: Optional[dict] = None,
+                 teacher_taps: Optional[dict] = None,
+                 student_taps: Optional[dict] = None,
+                 connectors: Optional[dict] = None,
+                 pseudo_label: Optional[dict] = None,
+                 layout_sampler: Optional[dict] = None,
+                 augment: Optional[dict] = None,
+                 generator_steps: int = 1,
+                 student_steps: int = 1,
+                 memory_capacity: int = 0,
+                 adv_warmup_iters: int = 0,
+                 max_bad_steps: int = 10,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.task = build_task(task)
+        self.teacher = self._build_teacher(teacher)
+        # ConfigDict: mmdet reads test_cfg by attribute (cfg.score_thr).
+        self.student = MODELS.build(ConfigDict(student))
+        self.generator = _build_registered(generator, 'Generator')
+        self.priors = nn.ModuleDict({k: _build_registered(v, 'Prior') for k, v in (priors or {}).items()})
+        self.distill_losses = nn.ModuleDict()
+        self.loss_taps: Dict[str, tuple] = {}
+        for name, cfg in (distill_losses or {}).items():
+            cfg = dict(cfg)
+            tap_S = cfg.pop('tap', BUILTIN_TAPS[task][-1])
+            tap_T = cfg.pop('tap_T', tap_S)
+            self.distill_losses[name] = _build_registered(cfg, 'Loss')
+            self.loss_taps[name] = (tap_S, tap_T)
+        self.connectors = nn.ModuleDict({k: _build_registered(v, 'Connector') for k, v in (connectors or {}).items()})
+        self.pseudo_label = None
+        if pseudo_label is not None:
+            if task != 'det':
+                raise ValueError('pseudo_label applies to detection (task="det"); for classification use '
+                                 'PseudoLabelCELoss in distill_losses.')
+            self.pseudo_label = _build_registered(dict(type='PseudoLabelDetLoss', **pseudo_label), 'Loss')
+        self.layout_sampler = MODELS.build(layout_sampler) if layout_sampler else None
+        self.augment = MODELS.build(augment) if augment else None
+        self.teacher_recorder = ModuleRecorder(self.teacher, dict(teacher_taps or {}))
+        self.student_recorder = ModuleRecorder(self.student, dict(student_taps or {}))
+        self.generator_steps = generator_steps
+        self.student_steps = student_steps
+        self.memory = SyntheticMemory(memory_capacity)
+        self.adv_warmup_iters = adv_warmup_iters
+        self.max_bad_steps = max_bad_steps
+        self._bad_steps = 0
+        self.register_buffer('_iter', torch.zeros((), dtype=torch.long))
+        self.last_synthetic: Optional[Tensor] = None
+        self._check_pairing()
+        for prior in self.priors.values():
+            prior.setup(self.teacher)
+        self._freeze_teacher()
+        # Checkpoints hold everything but the teacher, which has its own file.
+        self._register_state_dict_hook(self._drop_teacher_from_state_dict)
+        self.register_load_state_dict_post_hook(self._teacher_keys_are_not_missing)
+
+    # ------------------------------------------------------------------ build
+    def _build_teacher(self, cfg: dict) -> nn.Module:
+        cfg = dict(cfg)
+        checkpoint = cfg.pop('checkpoint', None)
+        config = cfg.pop('config', None)
+        model_cfg = cfg.pop('model', None)
+        if cfg:
+            raise KeyError(f'Unknown teacher keys {sorted(cfg)}; use config=, model= and checkpoint=.')
+        if (config is None) == (model_cfg is None):
+            raise ValueError('teacher needs exactly one of config= (a config file whose `model` is the teacher) '
+                             'or model= (the model dict itself).')
+        if config is not None:
+            if not osp.isfile(config):
+                raise FileNotFoundError(f'Teacher config {config!r} not found (paths are relative to the '
+                                        'directory you run from, normally the repository root).')
+            model_cfg = Config.fromfile(config).model
+        teacher = MODELS.build(ConfigDict(model_cfg))
+        if checkpoint is not None:
+            self._load_teacher_weights(teacher, checkpoint, config)
+        return teacher
+
+    @staticmethod
+    def _load_teacher_weights(teacher: nn.Module, checkpoint: str, config: Optional[str]) -> None:
+        if not osp.isfile(checkpoint):
+            hint = (f'Train it with: python tools/train.py {config}' if config else
+                    'Train the teacher first, or point teacher.checkpoint at its .pth file.')
+            raise FileNotFoundError(f'Teacher checkpoint {checkpoint!r} does not exist. {hint} '
+                                    f'(or pass --cfg-options model.teacher.checkpoint=PATH).')
+        try:
+            ckpt = torch.load(checkpoint, map_location='cpu')
+        except Exception as err:  # torch raises several types for a bad file
+            raise RuntimeError(f'Teacher checkpoint {checkpoint!r} could not be read ({type(err).__name__}: '
+                               f'{str(err)[:300]}). Is it a complete .pth written by tools/train.py?') from err
+        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+        if not isinstance(state, dict):
+            raise RuntimeError(f'Teacher checkpoint {checkpoint!r} holds no state dict.')
+        state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+        own = teacher.state_dict()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        mismatched = [f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}' for k, v in state.items()
+                      if k in own and own[k].shape != v.shape]
+        if missing or unexpected or mismatched:
+            def head(keys: List[str]) -> str:
+                return ', '.join(keys[:8]) + (f' ... (+{len(keys) - 8})' if len(keys) > 8 else '')
+            raise RuntimeError(
+                f'Teacher checkpoint {checkpoint!r} does not match the teacher architecture. '
+                f'Missing keys: [{head(missing)}]. Unexpected keys: [{head(unexpected)}]. '
+                f'Shape mismatches (checkpoint vs model): [{head(mismatched)}]. Check that teacher.config is '
+                'the config the checkpoint was trained with.')
+        teacher.load_state_dict(state, strict=True)
+
+    def _freeze_teacher(self) -> None:
+        """The single place where the teacher is frozen: eval mode, no gradients."""
+        self.teacher.eval()
+        for param in self.teacher.parameters():
+            param.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> 'DataFreeDistiller':
+        super().train(mode)
+        self.teacher.eval()  # the Runner's model.train() must not wake the teacher up
+        return self
+
+    def _check_pairing(self) -> None:
+        num_T, num_S = self.task.num_classes(self.teacher), self.task.num_classes(self.student)
+        if num_T is not None and num_S is not None and num_T != num_S:
+            raise ValueError(f'Teacher predicts {num_T} classes but the student {num_S}; data-free '
+                             'distillation needs the same classes: set num_classes in the student config.')
+
+    @staticmethod
+    def _drop_teacher_from_state_dict(module, state_dict, prefix, local_metadata):
+        for key in [k for k in state_dict if k.startswith(prefix + 'teacher.')]:
+            del state_dict[key]
+        return state_dict
+
+    @staticmethod
+    def _teacher_keys_are_not_missing(module, incompatible_keys) -> None:
+        incompatible_keys.missing_keys[:] = [k for k in incompatible_keys.missing_keys
+                                             if not k.startswith('teacher.')]
+
+    # -------------------------------------------------------------- synthesis
+    def _run(self, model: nn.Module, recorder: ModuleRecorder, pixels: Tensor) -> dict:
+        """Normalise ``pixels`` (N, 3, H, W) for ``model``, run it, return its taps."""
+        mean, std = normalizer_of(model)
+        inputs = (pixels - mean.to(pixels)) / std.to(pixels)
+        with recorder:
+            out = self.task.forward(model, inputs)
+        out.update(recorder.taps)
+        out['_inputs'] = inputs
+        return out
+
+    @staticmethod
+    def _tap(out: dict, name: str, owner: str) -> object:
+        if name not in out:
+            available = sorted(k for k in out if not k.startswith('_'))
+            raise KeyError(f'No {owner} tap named {name!r}; available: {available}. Add it under '
+                           f'{owner}_taps=dict({name}=\'<module name>\') in the distiller config.')
+        return out[name]
+
+    def _is_adversarial(self, prior: nn.Module) -> bool:
+        return type(prior).__name__ == 'AdversarialPrior'
+
+    def _generator_phase(self, batch_size: int, wrapper, layout: Optional[list]) -> Dict[str, Tensor]:
+        if self.generator.reinit_per_batch:
+            self.generator.reset()
+            wrapper.optimizer.state.clear()
+        adversarial_on = int(self._iter) >= self.adv_warmup_iters
+        priors = {k: p for k, p in self.priors.items() if adversarial_on or not self._is_adversarial(p)}
+        need_student = any(self._is_adversarial(p) for p in priors.values())
+        log: Dict[str, Tensor] = {}
+        for _ in range(self.generator_steps):
+            with wrapper.optim_context(self.generator):
+                pixels = self.generator(batch_size, layout)
+                if not torch.isfinite(pixels).all():
+                    self._skip_bad_step()
+                    wrapper.zero_grad()
+                    continue
+                self._bad_steps = 0
+                aug, aug_layout = self.augment(pixels, layout) if self.augment else (pixels, layout)
+                out_T = self._run(self.teacher, self.teacher_recorder, aug)
+                out_S = self._run(self.student, self.student_recorder, aug) if need_student else {}
+                ctx = SynthesisContext(
+                    images=out_T['_inputs'], pixels=pixels, taps_T=out_T, taps_S=out_S, teacher=self.teacher,
+                    layout=aug_layout, data_samples=self.task.data_samples(aug, aug_layout))
+                losses = {f'loss_{name}': prior(ctx) for name, prior in priors.items()}
+                loss = sum(losses.values())
+            wrapper.update_params(loss)
+            log.update({f'G.{k}': v.detach() for k, v in losses.items()})
+        if need_student:
+            self.student.zero_grad(set_to_none=True)  # the adversarial term's student gradients
+        return log
+
+    def _skip_bad_step(self) -> None:
+        self._bad_steps += 1
+        print_log(f'Generator produced NaN/Inf pixels; skipping this step ({self._bad_steps} in a row, '
+                  f'stopping at {self.max_bad_steps}).', logger='current', level=30)
+        if self._bad_steps >= self.max_bad_steps:
+            raise FloatingPointError(
+                f'The generator produced NaN/Inf images {self._bad_steps} steps in a row. Lower the generator '
+                'learning rate (optim_wrapper.generator.optimizer.lr), add gradient clipping '
+                '(optim_wrapper.generator.clip_grad=dict(max_norm=10)), or lower the prior weights.')
+
+    # --------------------------------------------------------------- distill
+    def _student_phase(self, pixels: Tensor, layout: Optional[list], wrapper) -> Dict[str, Tensor]:
+        log: Dict[str, Tensor] = {}
+        for _ in range(self.student_steps):
+            if len(self.memory):
+                batch, batch_layout = self.memory.sample(pixels.shape[0], pixels.device)
+            else:
+                batch, batch_layout = pixels, layout
+            if self.augment:
+                batch, batch_layout = self.augment(batch, batch_layout)
+            with wrapper.optim_context(self.student):
+                with torch.no_grad():
+                    out_T = self._run(self.teacher, self.teacher_recorder, batch)
+                out_S = self._run(self.student, self.student_recorder, batch)
+                losses = {}
+                for name, loss_fn in self.distill_losses.items():
+                    tap_S, tap_T = self.loss_taps[name]
+                    preds_S = self._tap(out_S, tap_S, 'student')
+                    preds_T = self._tap(out_T, tap_T, 'teacher')
+                    if tap_S in self.connectors:
+                        preds_S = self.connectors[tap_S](preds_S, preds_T)
+                    losses[f'loss_{name}'] = loss_fn(preds_S, preds_T)
+                if self.pseudo_label is not None:
+                    losses['loss_pseudo'] = self._pseudo_label_loss(out_T['_inputs'], out_S['_inputs'])
+                loss = sum(losses.values())
+            wrapper.update_params(loss)
+            log.update({f'S.{k}': v.detach() for k, v in losses.items()})
+        return log
+
+    def _pseudo_label_loss(self, inputs_T: Tensor, inputs_S: Tensor) -> Tensor:
+        samples = self.task.data_samples(inputs_T)
+        with torch.no_grad():
+            results = self.teacher.predict(inputs_T, samples, rescale=False)
+        targets = self.pseudo_label.make_targets(results)
+        return self.pseudo_label(self.student.loss(inputs_S, targets))
+
+    # ------------------------------------------------------------ MMEngine API
+    def train_step(self, data: Union[dict, list], optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
+        """One synthesis + distillation iteration.
+
+        Args:
+            data (dict): A batch of :class:`~mmdfkd.datasets.LatentDataset`,
+                ``dict(index=[...])``; only its length is used.
+            optim_wrapper (OptimWrapperDict): with keys 'generator' and 'student'.
+        """
+        if not isinstance(optim_wrapper, OptimWrapperDict) or not {'generator', 'student'} <= set(optim_wrapper.keys()):
+            raise KeyError("DataFreeDistiller needs optim_wrapper=dict(constructor='DataFreeOptimWrapperConstructor', "
+                           "generator=dict(...), student=dict(...)) in the config.")
+        batch_size = len(data['index']) if isinstance(data, dict) else len(data)
+        device = next(self.student.parameters()).device
+        layout = None
+        if self.layout_sampler is not None:
+            layout = self.layout_sampler(batch_size, self.generator.img_size, self.task.num_classes(self.teacher))
+            layout = [{k: v.to(device) for k, v in lay.items()} for lay in layout]
+        log = self._generator_phase(batch_size, optim_wrapper['generator'], layout)
+        with torch.no_grad():
+            pixels = self.generator(batch_size, layout).detach()
+        if torch.isfinite(pixels).all():
+            self.last_synthetic = pixels
+            self.memory.push(pixels, layout)
+        log.update(self._student_phase(pixels.nan_to_num(), layout, optim_wrapper['student']))
+        self._iter += 1
+        return log
+
+    def val_step(self, data: Union[dict, list]) -> list:
+        """Evaluate the student on real validation data."""
+        return self.student.val_step(data)
+
+    def test_step(self, data: Union[dict, list]) -> list:
+        return self.student.test_step(data)
+
+    def forward(self, inputs: Tensor, data_samples: Optional[list] = None, mode: str = 'tensor'):
+        """Forward of the student (the model being trained)."""
+        return self.student(inputs, data_samples, mode=mode)

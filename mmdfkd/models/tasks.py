@@ -1,0 +1,122 @@
+"""What differs between detection and classification inside the distiller.
+
+A task knows how to run a model on a synthetic batch and which built-in taps
+that produces, how to wrap a sampled layout into data samples, and how to turn
+teacher predictions into pseudo ground truth. Everything else in
+:class:`~mmdfkd.models.distiller.DataFreeDistiller` is shared.
+
+Built-in taps:
+
+* detection: ``'feats'`` (tuple of neck maps, each (N, C, H_l, W_l)) and, for
+  one-stage detectors, ``'head'`` (the raw ``bbox_head.forward`` tuple:
+  ``(cls_scores, bbox_preds[, centernesses])``, lists over levels);
+* classification: ``'logits'`` (N, K).
+"""
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+
+class DetectionTask:
+    """Detection models from mmdet (``extract_feat`` / ``bbox_head`` / ``loss`` / ``predict``)."""
+
+    name = 'det'
+
+    def forward(self, model: nn.Module, inputs: Tensor) -> Dict[str, object]:
+        """Neck features and, for one-stage detectors, raw dense-head outputs.
+
+        Args:
+            model (nn.Module): An mmdet detector.
+            inputs (Tensor): (N, 3, H, W) normalised images.
+        """
+        feats = model.extract_feat(inputs)
+        out: Dict[str, object] = {'feats': feats}
+        if hasattr(model, 'bbox_head'):
+            out['head'] = self._train_mode_units(model.bbox_head, model.bbox_head(feats))
+        return out
+
+    @staticmethod
+    def _train_mode_units(head: nn.Module, outputs: tuple) -> tuple:
+        """Give box predictions the same units in eval mode as in train mode.
+
+        ``FCOSHead`` with ``norm_on_bbox=True`` multiplies box distances by
+        the stride only in eval mode; the teacher is always in eval, the
+        student trains, so the teacher's boxes are divided back here.
+        """
+        if head.training or not getattr(head, 'norm_on_bbox', False):
+            return outputs
+        cls_scores, bbox_preds, *rest = outputs
+        bbox_preds = [pred / stride for pred, stride in zip(bbox_preds, head.strides)]
+        return (cls_scores, bbox_preds, *rest)
+
+    @staticmethod
+    def data_samples(inputs: Tensor, layout: Optional[List[dict]] = None) -> list:
+        """DetDataSamples for a synthetic batch, with the layout as ``gt_instances``.
+
+        Args:
+            inputs (Tensor): (N, 3, H, W) batch, for its shape.
+            layout (list[dict], optional): N dicts with 'bboxes' (k, 4) xyxy and 'labels' (k,).
+        """
+        from mmdet.structures import DetDataSample
+        from mmengine.structures import InstanceData
+        n, _, h, w = inputs.shape
+        samples = []
+        for i in range(n):
+            sample = DetDataSample(metainfo=dict(
+                img_id=i, img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w), batch_input_shape=(h, w),
+                scale_factor=(1.0, 1.0)))
+            gt = InstanceData()
+            if layout is not None:
+                gt.bboxes = layout[i]['bboxes'].to(inputs.device, torch.float32)
+                gt.labels = layout[i]['labels'].to(inputs.device, torch.long)
+            else:
+                gt.bboxes = inputs.new_zeros((0, 4))
+                gt.labels = torch.zeros((0, ), dtype=torch.long, device=inputs.device)
+            sample.gt_instances = gt
+            samples.append(sample)
+        return samples
+
+    @staticmethod
+    def num_classes(model: nn.Module) -> Optional[int]:
+        head = getattr(model, 'bbox_head', None) or getattr(getattr(model, 'roi_head', None), 'bbox_head', None)
+        return getattr(head, 'num_classes', None)
+
+
+class ClassificationTask:
+    """Classifiers whose ``forward(inputs, mode='tensor')`` returns logits (N, K)."""
+
+    name = 'cls'
+
+    def forward(self, model: nn.Module, inputs: Tensor) -> Dict[str, object]:
+        return {'logits': model(inputs, mode='tensor')}
+
+    @staticmethod
+    def data_samples(inputs: Tensor, layout: Optional[List[dict]] = None) -> None:
+        return None
+
+    @staticmethod
+    def num_classes(model: nn.Module) -> Optional[int]:
+        return getattr(model, 'num_classes', None)
+
+
+TASKS = {'det': DetectionTask, 'cls': ClassificationTask}
+
+
+def build_task(name: str):
+    """``'det'`` or ``'cls'``."""
+    if name not in TASKS:
+        raise ValueError(f'Unknown task {name!r}; choose one of {sorted(TASKS)}.')
+    return TASKS[name]()
+
+
+def normalizer_of(model: nn.Module) -> Tuple[Tensor, Tensor]:
+    """The (mean, std) a model's data preprocessor applies, each (1, 3, 1, 1).
+
+    Synthetic images are made in pixel range [0, 255]; each model sees them
+    normalised its own way.
+    """
+    pre = getattr(model, 'data_preprocessor', None)
+    if pre is not None and getattr(pre, '_enable_normalize', False):
+        return pre.mean.view(1, -1, 1, 1), pre.std.view(1, -1, 1, 1)
+    return torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1)

@@ -1,0 +1,205 @@
+"""DataFreeDistiller: updates, frozen teacher, checkpoints, and no image reads."""
+import copy
+
+import pytest
+import torch
+from mmengine.optim import OptimWrapperDict
+from mmengine.registry import init_default_scope
+
+from mmdfkd.engine.optim import DataFreeOptimWrapperConstructor
+from mmdfkd.registry import MODELS
+
+init_default_scope('mmdfkd')
+CLASSES = tuple(str(i) for i in range(10))
+
+
+def tiny_fcos(embed_dim: int = 32, neck: int = 32, depth: int = 2) -> dict:
+    """An FCOS ViTDet for 64x64 inputs, small enough for CPU tests."""
+    return dict(
+        type='FCOS',
+        data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
+        backbone=dict(type='ViT', img_size=64, patch_size=16, embed_dim=embed_dim, depth=depth, num_heads=2,
+                      window_size=2, global_attn_indexes=(depth - 1, ), use_rel_pos=True),
+        neck=dict(type='SimpleFPN', in_channels=embed_dim, out_channels=neck, scale_factors=(2.0, 1.0, 0.5)),
+        bbox_head=dict(type='FCOSHead', num_classes=10, in_channels=neck, feat_channels=neck, stacked_convs=1,
+                       strides=[8, 16, 32], regress_ranges=((-1, 16), (16, 32), (32, 1e8)),
+                       norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
+                       loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
+                       loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
+                       loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
+        test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.6),
+                      max_per_img=20))
+
+
+def tiny_classifier(embed_dim: int = 32) -> dict:
+    return dict(type='TimmClassifier', model_name='vit_tiny_patch16_224',
+                model_kwargs=dict(img_size=32, patch_size=8, embed_dim=embed_dim, depth=2, num_heads=2,
+                                  num_classes=10),
+                data_preprocessor=dict(type='ClsDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3))
+
+
+GENERATORS = {
+    'pixel': dict(type='PixelBankGenerator', batch_size=2),
+    'conv': dict(type='ConvGenerator', latent_dim=16),
+    'vit': dict(type='TransformerGenerator', latent_dim=16),
+}
+
+
+def det_distiller_cfg(tmp_path, generator: str = 'pixel', **overrides) -> dict:
+    teacher = MODELS.build(tiny_fcos())
+    ckpt = str(tmp_path / 'teacher.pth')
+    torch.save({'state_dict': teacher.state_dict()}, ckpt)
+    cfg = dict(
+        type='DataFreeDistiller', task='det',
+        teacher=dict(model=tiny_fcos(), checkpoint=ckpt),
+        student=tiny_fcos(embed_dim=16, neck=16, depth=1),
+        generator=dict(GENERATORS[generator], img_size=64),
+        layout_sampler=dict(type='LayoutSampler', min_size=12, max_size=30, max_objects=2),
+        augment=dict(type='DifferentiableAugment', jitter=2, flip=False, scale_range=(0.9, 1.1)),
+        priors=dict(task=dict(type='DetTaskPrior', loss_weight=1.0), tv=dict(type='TVPrior', loss_weight=0.1),
+                    adv=dict(type='AdversarialPrior', tap='head', loss_weight=0.1)),
+        distill_losses=dict(head=dict(type='DenseHeadKDLoss', tap='head'),
+                            feats=dict(type='FeatureKDLoss', tap='feats')),
+        connectors=dict(feats=dict(type='ConvConnector', in_channels=16, out_channels=32)),
+        pseudo_label=dict(score_thr=0.0, loss_weight=1.0),
+        generator_steps=2, student_steps=2, memory_capacity=8)
+    cfg.update(overrides)
+    return cfg
+
+
+def build_with_optim(cfg: dict):
+    model = MODELS.build(cfg)
+    optim = DataFreeOptimWrapperConstructor(dict(
+        generator=dict(optimizer=dict(type='Adam', lr=0.05)),
+        student=dict(optimizer=dict(type='AdamW', lr=1e-3))))(model)
+    return model, optim
+
+
+def snapshot(module: torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def changed(before: dict, module: torch.nn.Module) -> bool:
+    return any(not torch.equal(before[k], v) for k, v in module.state_dict().items() if v.is_floating_point())
+
+
+@pytest.mark.parametrize('generator', sorted(GENERATORS))
+def test_det_train_step_updates_generator_and_student_not_teacher(tmp_path, generator):
+    torch.manual_seed(0)
+    model, optim = build_with_optim(det_distiller_cfg(tmp_path, generator))
+    model.train()
+    teacher0, student0 = snapshot(model.teacher), snapshot(model.student)
+    generator0 = snapshot(model.generator)
+    if generator == 'pixel':
+        model.generator.reset = lambda: None  # keep the bank so that its update is visible
+    log = model.train_step(dict(index=[0, 1]), optim)
+    assert all(torch.isfinite(v) for v in log.values()), log
+    assert {'G.loss_task', 'G.loss_tv', 'S.loss_head', 'S.loss_feats', 'S.loss_pseudo'} <= set(log)
+    assert changed(generator0, model.generator)
+    assert changed(student0, model.student)
+    assert not changed(teacher0, model.teacher)
+    assert not model.teacher.training and all(not p.requires_grad for p in model.teacher.parameters())
+    assert model.last_synthetic.shape == (2, 3, 64, 64) and len(model.memory) == 2
+
+
+def test_checkpoint_state_holds_student_and_generator_not_teacher(tmp_path):
+    model, _ = build_with_optim(det_distiller_cfg(tmp_path))
+    from mmengine.runner.checkpoint import get_state_dict, load_state_dict
+    state = get_state_dict(model)
+    assert not any(k.startswith('teacher.') for k in state)
+    assert any(k.startswith('student.') for k in state) and any(k.startswith('generator.') for k in state)
+    fresh, _ = build_with_optim(det_distiller_cfg(tmp_path))
+    missing, unexpected = fresh.load_state_dict(copy.deepcopy(state), strict=True)
+    assert not missing and not unexpected
+    load_state_dict(fresh, state, strict=True)  # MMEngine's loader agrees
+
+
+def test_missing_teacher_checkpoint_names_the_training_command(tmp_path):
+    cfg = det_distiller_cfg(tmp_path)
+    cfg['teacher'] = dict(config='configs/teachers/vitdet_digits-det.py', checkpoint=str(tmp_path / 'nope.pth'))
+    with pytest.raises(FileNotFoundError, match='python tools/train.py configs/teachers/vitdet_digits-det.py'):
+        MODELS.build(cfg)
+
+
+def test_teacher_checkpoint_of_another_architecture_lists_keys(tmp_path):
+    cfg = det_distiller_cfg(tmp_path)
+    other = MODELS.build(tiny_fcos(embed_dim=16, neck=16, depth=1))
+    torch.save({'state_dict': other.state_dict()}, tmp_path / 'other.pth')
+    cfg['teacher'] = dict(model=tiny_fcos(), checkpoint=str(tmp_path / 'other.pth'))
+    with pytest.raises(RuntimeError, match=r'Missing keys: \[backbone.blocks.1.*Shape mismatches.*backbone.pos_embed \(1, 4, 4, 16\) vs \(1, 4, 4, 32\)'):
+        MODELS.build(cfg)
+
+
+def test_unknown_generator_lists_registered_names(tmp_path):
+    cfg = det_distiller_cfg(tmp_path)
+    cfg['generator'] = dict(type='NoSuchGenerator')
+    with pytest.raises(KeyError, match='PixelBankGenerator'):
+        MODELS.build(cfg)
+
+
+def test_class_count_mismatch_is_explained(tmp_path):
+    student = tiny_fcos(embed_dim=16, neck=16, depth=1)
+    student['bbox_head']['num_classes'] = 80
+    with pytest.raises(ValueError, match='10 classes but the student 80'):
+        MODELS.build(det_distiller_cfg(tmp_path, student=student))
+
+
+@pytest.mark.parametrize('generator', sorted(GENERATORS))
+def test_cls_train_step(tmp_path, generator):
+    torch.manual_seed(0)
+    teacher = MODELS.build(tiny_classifier())
+    torch.save({'state_dict': teacher.state_dict()}, tmp_path / 't.pth')
+    gen_cfg = dict(GENERATORS[generator], img_size=32)
+    model, optim = build_with_optim(dict(
+        type='DataFreeDistiller', task='cls',
+        teacher=dict(model=tiny_classifier(), checkpoint=str(tmp_path / 't.pth')),
+        student=tiny_classifier(embed_dim=16), generator=gen_cfg,
+        priors=dict(conf=dict(type='ConfidencePrior', loss_weight=1.0),
+                    adv=dict(type='AdversarialPrior', tap='logits', loss_weight=1.0)),
+        distill_losses=dict(kd=dict(type='KLDivLoss', tap='logits', tau=4.0),
+                            ce=dict(type='PseudoLabelCELoss', tap='logits'))))
+    model.train()
+    teacher0, student0 = snapshot(model.teacher), snapshot(model.student)
+    log = model.train_step(dict(index=[0, 1]), optim)
+    assert {'G.loss_conf', 'G.loss_adv', 'S.loss_kd', 'S.loss_ce'} <= set(log)
+    assert changed(student0, model.student) and not changed(teacher0, model.teacher)
+
+
+def _data_free_runner(tmp_path, work_dir: str, max_iters: int, **kwargs):
+    from mmengine.runner import Runner
+    return Runner(
+        model=det_distiller_cfg(tmp_path, generator_steps=1, student_steps=1), work_dir=str(tmp_path / work_dir),
+        train_dataloader=dict(batch_size=2, num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=False),
+                              collate_fn=dict(type='pseudo_collate'),
+                              dataset=dict(type='LatentDataset', metainfo=dict(classes=CLASSES))),
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
+        optim_wrapper=dict(constructor='DataFreeOptimWrapperConstructor',
+                           generator=dict(optimizer=dict(type='Adam', lr=0.05)),
+                           student=dict(optimizer=dict(type='AdamW', lr=1e-3))),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+                           logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=[dict(type='SyntheticImageHook', interval=2)],
+        default_scope='mmdfkd', randomness=dict(seed=0), **kwargs)
+
+
+def test_data_free_run_never_reads_an_image_and_resumes(tmp_path, monkeypatch):
+    import cv2
+    import mmcv
+    import PIL.Image
+    from mmcv.transforms import LoadImageFromFile
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError('the data-free training path tried to read an image')
+
+    for owner, name in ((cv2, 'imread'), (cv2, 'imdecode'), (mmcv, 'imread'), (mmcv, 'imfrombytes'),
+                        (PIL.Image, 'open'), (LoadImageFromFile, 'transform')):
+        monkeypatch.setattr(owner, name, forbidden)
+    runner = _data_free_runner(tmp_path, 'a', max_iters=2)
+    runner.train()
+    assert (tmp_path / 'a' / 'iter_2.pth').exists()
+    assert (tmp_path / 'a' / 'synthetic' / 'iter_2.png').exists()
+
+    resumed = _data_free_runner(tmp_path, 'b', max_iters=4, resume=True, load_from=str(tmp_path / 'a' / 'iter_2.pth'))
+    resumed.train()
+    assert resumed.iter == 4 and int(resumed.model._iter) == 4
