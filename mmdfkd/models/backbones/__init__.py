@@ -1,0 +1,4 @@
+"""Detection backbones."""
+from .vit import ViT
+
+__all__ = ['ViT']

@@ -1,0 +1,4 @@
+"""Detection necks."""
+from .simple_fpn import SimpleFPN
+
+__all__ = ['SimpleFPN']

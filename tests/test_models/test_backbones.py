@@ -1,0 +1,96 @@
+"""ViT backbone: shapes, named taps, size checks and pretrained loading."""
+import pytest
+import torch
+
+from mmdfkd.models.backbones import ViT
+
+
+def tiny_vit(**kwargs) -> ViT:
+    cfg = dict(img_size=64, patch_size=16, embed_dim=48, depth=2, num_heads=3, window_size=2,
+               global_attn_indexes=(1, ), drop_path_rate=0.0)
+    cfg.update(kwargs)
+    return ViT(**cfg)
+
+
+@pytest.mark.parametrize('size', [(64, 64), (48, 80)])
+def test_vit_outputs_last_map_for_square_and_non_square_inputs(size):
+    model = tiny_vit()
+    model.init_weights()
+    outs = model(torch.randn(2, 3, *size))
+    assert isinstance(outs, tuple) and len(outs) == 1
+    assert outs[0].shape == (2, 48, size[0] // 16, size[1] // 16)
+
+
+def test_vit_rejects_sizes_not_divisible_by_patch_and_names_valid_ones():
+    with pytest.raises(ValueError, match='height of 48 or 64 and a width of 64'):
+        tiny_vit()(torch.randn(1, 3, 50, 64))
+
+
+def test_vit_global_attn_indexes_out_of_range():
+    with pytest.raises(ValueError, match='outside'):
+        tiny_vit(global_attn_indexes=(2, ))
+
+
+def test_vit_named_taps_have_documented_shapes():
+    model = tiny_vit(expose_attention=True).eval()
+    shapes = {}
+    names = ['patch_embed', 'blocks.0', 'blocks.0.attn', 'blocks.0.attn.attn_drop', 'blocks.1.attn',
+             'blocks.1.attn.attn_drop', 'blocks.1.mlp']
+    for name in names:
+        model.get_submodule(name).register_forward_hook(
+            lambda mod, args, out, name=name: shapes.__setitem__(name, tuple(out.shape)))
+    model(torch.randn(2, 3, 48, 80))  # grid 3x5; windows 2x2 -> 2x3 windows per image after padding
+    assert shapes['patch_embed'] == (2, 3, 5, 48)
+    assert shapes['blocks.0'] == (2, 3, 5, 48)
+    assert shapes['blocks.0.attn'] == (2 * 6, 2, 2, 48)
+    assert shapes['blocks.0.attn.attn_drop'] == (2 * 6 * 3, 4, 4)
+    assert shapes['blocks.1.attn'] == (2, 3, 5, 48)
+    assert shapes['blocks.1.attn.attn_drop'] == (2 * 3, 15, 15)
+    assert shapes['blocks.1.mlp'] == (2, 15, 48)
+
+
+def test_vit_attention_maps_are_probabilities_and_match_fused_output():
+    fused = tiny_vit().eval()
+    explicit = tiny_vit(expose_attention=True).eval()
+    explicit.load_state_dict(fused.state_dict())
+    maps = []
+    explicit.get_submodule('blocks.1.attn.attn_drop').register_forward_hook(lambda m, a, out: maps.append(out))
+    x = torch.randn(1, 3, 64, 64)
+    torch.testing.assert_close(explicit(x)[0], fused(x)[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(maps[0].sum(-1), torch.ones(3, 16))
+
+
+def _save_deit_style_checkpoint(path, grid: int, embed_dim: int = 48, wrap: str = 'model') -> dict:
+    """A timm/DeiT-like checkpoint: class token, (1, 1 + grid^2, C) pos_embed, head, prefixes."""
+    source = tiny_vit(img_size=grid * 16)
+    state = {f'module.{k}': v.clone() for k, v in source.state_dict().items() if k != 'pos_embed'}
+    state['module.pos_embed'] = torch.randn(1, 1 + grid * grid, embed_dim)
+    state['module.cls_token'] = torch.zeros(1, 1, embed_dim)
+    state['module.head.weight'] = torch.zeros(10, embed_dim)
+    torch.save({wrap: state}, path)
+    return state
+
+
+def test_vit_pretrained_interpolates_pos_embed_and_strips_prefixes(tmp_path):
+    path = str(tmp_path / 'deit_tiny.pth')
+    state = _save_deit_style_checkpoint(path, grid=2)
+    model = tiny_vit(img_size=64, init_cfg=dict(type='Pretrained', checkpoint=path))
+    model.init_weights()
+    assert model.pos_embed.shape == (1, 4, 4, 48)
+    torch.testing.assert_close(model.blocks[0].attn.qkv.weight, state['module.blocks.0.attn.qkv.weight'])
+    # the class-token position is dropped and the 2x2 grid interpolated to 4x4
+    grid = state['module.pos_embed'][:, 1:].reshape(1, 2, 2, 48).permute(0, 3, 1, 2)
+    expected = torch.nn.functional.interpolate(grid, size=(4, 4), mode='bicubic', antialias=True)
+    torch.testing.assert_close(model.pos_embed, expected.permute(0, 2, 3, 1))
+    # global block 1 had 2*2-1 relative positions in the checkpoint, 2*4-1 here: interpolated
+    assert model.blocks[1].attn.rel_pos_h.shape == (7, 16)
+
+
+def test_vit_pretrained_accepts_state_dict_wrapping_and_backbone_prefix(tmp_path):
+    source = tiny_vit()
+    path = str(tmp_path / 'det.pth')
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in source.state_dict().items()}}, path)
+    model = tiny_vit(init_cfg=dict(type='Pretrained', checkpoint=path))
+    model.init_weights()
+    for k, v in source.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[k], v)
