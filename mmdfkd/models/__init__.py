@@ -1,5 +1,6 @@
 """Models of mmdfkd: detection backbones and necks, classifiers, distillation parts."""
 from .backbones import ViT  # noqa: F401
+from .classifiers import ClsDataPreprocessor, TimmClassifier  # noqa: F401
 from .layers import LN2d  # noqa: F401
 from .necks import SimpleFPN  # noqa: F401
 from .connectors import ConvConnector, LinearConnector  # noqa: F401

@@ -1,0 +1,3 @@
+"""Datasets: the latent (image-free) training set, Digits builders, classification sets."""
+from .digits_cls_dataset import DigitsClsDataset  # noqa: F401
+from .transforms import PackClsInputs, RandomPadCrop  # noqa: F401

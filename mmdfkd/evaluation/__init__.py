@@ -1,0 +1,2 @@
+"""placeholder"""
+from .accuracy import ClsAccuracy  # noqa: F401

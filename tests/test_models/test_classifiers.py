@@ -1,0 +1,78 @@
+import pytest
+import torch
+
+from mmdfkd.registry import MODELS
+from mmdfkd.structures import ClsDataSample
+from mmdfkd.testing import demo_cls_inputs
+
+TINY = dict(
+    type='TimmClassifier',
+    model_name='deit_tiny_patch16_224',
+    model_kwargs=dict(img_size=32, patch_size=8, embed_dim=16, depth=2, num_heads=2, num_classes=10))
+
+
+def _batch(model, batch_size=2):
+    return model.data_preprocessor(demo_cls_inputs(batch_size=batch_size), training=True)
+
+
+def test_tensor_mode_returns_logits():
+    model = MODELS.build(TINY)
+    data = _batch(model)
+    assert data['inputs'].shape == (2, 3, 32, 32) and data['inputs'].dtype == torch.float32
+    assert data['inputs'].min() >= -1 and data['inputs'].max() <= 1
+    logits = model(**data, mode='tensor')
+    assert logits.shape == (2, 10)
+
+
+def test_forward_features_and_named_taps():
+    model = MODELS.build(TINY)
+    feats = model.forward_features(torch.zeros(2, 3, 32, 32))
+    assert feats.shape == (2, 1 + 16, 16)  # class token + (32 / 8) ** 2 patches
+    names = dict(model.named_modules())
+    assert 'model.blocks.1.attn' in names and 'model.head' in names
+
+
+def test_loss_mode_backpropagates():
+    model = MODELS.build(dict(TINY, label_smoothing=0.1))
+    losses = model(**_batch(model), mode='loss')
+    assert set(losses) == {'loss_cls'} and losses['loss_cls'].dim() == 0
+    losses['loss_cls'].backward()
+    assert model.model.head.weight.grad is not None
+
+
+def test_loss_mode_without_labels_says_what_to_do():
+    model = MODELS.build(TINY)
+    with pytest.raises(ValueError, match='PackClsInputs'):
+        model(torch.zeros(1, 3, 32, 32), [ClsDataSample()], mode='loss')
+
+
+def test_predict_mode_returns_samples():
+    model = MODELS.build(TINY).eval()
+    data = _batch(model, batch_size=3)
+    samples = model(**data, mode='predict')
+    assert len(samples) == 3
+    for sample in samples:
+        assert isinstance(sample, ClsDataSample)
+        assert sample.pred_score.shape == (10, )
+        assert torch.allclose(sample.pred_score.sum(), torch.tensor(1.0))
+        assert sample.pred_label == sample.pred_score.argmax() and 'gt_label' in sample
+    fresh = model(data['inputs'], mode='predict')
+    assert len(fresh) == 3 and 'gt_label' not in fresh[0]
+
+
+def test_checkpoint_loads_and_survives_init_weights(tmp_path):
+    trained = MODELS.build(TINY)
+    torch.save(dict(state_dict=trained.state_dict()), tmp_path / 'ckpt.pth')
+    loaded = MODELS.build(dict(TINY, checkpoint=str(tmp_path / 'ckpt.pth')))
+    loaded.init_weights()
+    x = torch.randn(1, 3, 32, 32)
+    assert torch.equal(loaded.eval()(x), trained.eval()(x))
+    torch.save(trained.model.state_dict(), tmp_path / 'timm.pth')  # a plain timm state dict
+    MODELS.build(dict(TINY, checkpoint=str(tmp_path / 'timm.pth')))
+    with pytest.raises(RuntimeError, match='model_kwargs'):
+        MODELS.build(dict(TINY, model_kwargs=dict(TINY['model_kwargs'], depth=1), checkpoint=str(tmp_path / 'ckpt.pth')))
+
+
+def test_pretrained_download_is_refused():
+    with pytest.raises(ValueError, match='checkpoint'):
+        MODELS.build(dict(TINY, model_kwargs=dict(TINY['model_kwargs'], pretrained=True)))
