@@ -31,6 +31,12 @@ class TimmClassifier(BaseModel):
             ``tools/train.py`` (keys under ``state_dict`` prefixed ``model.``).
         label_smoothing (float): label smoothing of the cross-entropy loss.
             Default: 0.
+        expose_attention (bool): make timm attention modules compute the
+            softmax explicitly (``fused_attn = False``) instead of PyTorch's
+            fused kernel, so that forward hooks on
+            ``model.blocks.i.attn.attn_drop`` record the ``(N, heads, T, T)``
+            attention probabilities (attention distillation and priors).
+            Slower and more memory-hungry; same outputs. Default: False.
         data_preprocessor (dict | nn.Module, optional): defaults to
             ``dict(type='ClsDataPreprocessor')``.
         init_cfg (dict, optional): MMEngine initialisation config.
@@ -41,6 +47,7 @@ class TimmClassifier(BaseModel):
                  model_kwargs: Optional[dict] = None,
                  checkpoint: Optional[str] = None,
                  label_smoothing: float = 0.0,
+                 expose_attention: bool = False,
                  data_preprocessor: Optional[Union[dict, torch.nn.Module]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -59,6 +66,11 @@ class TimmClassifier(BaseModel):
         self.model_name = model_name
         self.num_classes = self.model.num_classes
         self.label_smoothing = label_smoothing
+        self.expose_attention = expose_attention
+        if expose_attention:
+            for module in self.model.modules():
+                if hasattr(module, 'fused_attn'):
+                    module.fused_attn = False
         self.checkpoint = checkpoint
         if checkpoint is not None:
             self.load_timm_checkpoint(checkpoint)
