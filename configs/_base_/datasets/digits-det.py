@@ -1,0 +1,67 @@
+# Digits-Det: 128x128 RGB images, 1-4 real handwritten digits each, 10 classes.
+# Build it with `python tools/prepare_data.py digits-det` (writes data/digits-det/).
+# Data elsewhere: edit `data_root` below, or override every place that uses it:
+#   --cfg-options train_dataloader.dataset.data_root=DIR/ val_dataloader.dataset.data_root=DIR/
+#       test_dataloader.dataset.data_root=DIR/ val_evaluator.ann_file=DIR/annotations/instances_val.json
+#       test_evaluator.ann_file=DIR/annotations/instances_val.json
+data_root = 'data/digits-det/'
+img_scale = (128, 128)
+batch_size = 16
+
+dataset_type = 'CocoDataset'
+metainfo = dict(classes=('0', '1', '2', '3', '4', '5', '6', '7', '8', '9'))
+backend_args = None
+
+# No RandomFlip: a mirrored digit is a different (or no) digit.
+# Resize is a no-op on 128x128 images; it records `scale_factor` for predictions.
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+
+train_dataloader = dict(
+    batch_size=batch_size,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='images/train/'),
+        filter_cfg=dict(filter_empty_gt=True),
+        pipeline=train_pipeline,
+        backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='images/val/'),
+        test_mode=True,
+        pipeline=test_pipeline,
+        backend_args=backend_args))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(
+    type='CocoMetric',
+    ann_file=data_root + 'annotations/instances_val.json',
+    metric='bbox',
+    format_only=False,
+    backend_args=backend_args)
+test_evaluator = val_evaluator

@@ -1,0 +1,51 @@
+# ViTDet-style detector sized for 128x128 Digits-Det: plain ViT (windowed + global attention)
+# -> SimpleFPN (strides 8, 16, 32) -> FCOS head.
+# FCOS because it is anchor-free and predicts per pixel: teacher and student that share the
+# strides predict on the same point grid, so dense-head distillation is a per-location loss
+# with no anchor matching. Every Digits-Det model (teacher and students) uses this head.
+embed_dim = 192
+neck_channels = 128
+
+model = dict(
+    type='FCOS',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32),
+    backbone=dict(
+        type='ViT',
+        img_size=128,
+        patch_size=16,
+        embed_dim=embed_dim,
+        depth=6,
+        num_heads=3,
+        window_size=4,
+        global_attn_indexes=(2, 5),
+        drop_path_rate=0.1,
+        use_rel_pos=True),
+    neck=dict(type='SimpleFPN', in_channels=embed_dim, out_channels=neck_channels, scale_factors=(2.0, 1.0, 0.5)),
+    bbox_head=dict(
+        type='FCOSHead',
+        num_classes=10,
+        in_channels=neck_channels,
+        stacked_convs=2,
+        feat_channels=neck_channels,
+        strides=[8, 16, 32],
+        # Digits are 20-48 px: split them over the three levels by box extent.
+        regress_ranges=((-1, 16), (16, 32), (32, 1e8)),
+        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+        norm_on_bbox=True,
+        centerness_on_reg=True,
+        center_sampling=True,
+        conv_bias=True,
+        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
+        loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
+        loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
+    test_cfg=dict(
+        nms_pre=1000,
+        min_bbox_size=0,
+        score_thr=0.05,
+        nms=dict(type='nms', iou_threshold=0.6),
+        max_per_img=100))

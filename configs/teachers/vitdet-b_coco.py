@@ -1,0 +1,68 @@
+# Full-scale teacher: ViTDet ViT-B (MAE-pretrained) + SimpleFPN + FCOS on COCO at 1024 px.
+# Needs a local MAE ViT-B checkpoint (e.g. mae_pretrain_vit_base.pth from the MAE release;
+# timm / DeiT ViT-B/16 state dicts work too): put it at `pretrained` below, or pass
+#   --cfg-options model.backbone.init_cfg.checkpoint=/path/to/mae_pretrain_vit_base.pth
+# Its 14x14 position embedding is interpolated to the 64x64 grid of 1024 px inputs.
+#   python tools/train.py configs/teachers/vitdet-b_coco.py --launcher pytorch   (GPUs)
+_base_ = [
+    '../_base_/models/vitdet-tiny_fcos.py',
+    '../_base_/datasets/coco-det_lsj-1024.py',
+    '../_base_/default_runtime.py',
+]
+
+# ---- values users change most ----
+pretrained = 'checkpoints/mae_pretrain_vit_base.pth'  # user-supplied, not downloaded
+max_iters = 184375  # ViTDet's 100 epochs at 64 images per iteration
+lr = 1e-4
+
+embed_dim = 768
+neck_channels = 256
+
+model = dict(
+    data_preprocessor=dict(pad_size_divisor=1024),
+    backbone=dict(
+        img_size=1024,
+        patch_size=16,
+        embed_dim=embed_dim,
+        depth=12,
+        num_heads=12,
+        window_size=14,
+        global_attn_indexes=(2, 5, 8, 11),
+        drop_path_rate=0.1,
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    # strides 8, 16, 32 from the stride-16 map, then 64 and 128 by subsampling (P6, P7).
+    neck=dict(in_channels=embed_dim, out_channels=neck_channels, scale_factors=(2.0, 1.0, 0.5), num_outs=5),
+    bbox_head=dict(
+        num_classes=80,
+        in_channels=neck_channels,
+        stacked_convs=4,
+        feat_channels=neck_channels,
+        strides=[8, 16, 32, 64, 128],
+        regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 512), (512, 1e8))))
+
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10000)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=lr, betas=(0.9, 0.999), weight_decay=0.1),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0,
+        bias_decay_mult=0.0,
+        custom_keys={
+            'pos_embed': dict(decay_mult=0.0),
+            'rel_pos': dict(decay_mult=0.0),
+        }),
+    clip_grad=dict(max_norm=10.0, norm_type=2))
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=250),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[163889, 177546], gamma=0.1),
+]
+
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10000, by_epoch=False, max_keep_ckpts=3))
+
+# lr above is for 64 images per iteration (16 GPUs x 4); with another total batch size add
+# `--cfg-options auto_scale_lr.enable=True` to scale it linearly.
+auto_scale_lr = dict(enable=False, base_batch_size=64)
