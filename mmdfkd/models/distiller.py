@@ -9,6 +9,7 @@ from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapperDict
 from torch import Tensor, nn
 
+from mmdfkd.engine.checkpoint import UntrustedCheckpointError, load_checkpoint_file
 from mmdfkd.registry import MODELS
 from .memory import SyntheticMemory
 from .priors.base import SynthesisContext
@@ -55,7 +56,12 @@ class DataFreeDistiller(BaseModel):
 
     Args:
         teacher (dict): ``dict(config=PATH or model=dict(...), checkpoint=PATH)``.
-            ``config`` is a config file whose ``model`` is the teacher.
+            ``config`` is a config file whose ``model`` is the teacher;
+            ``cfg_options`` (with ``config`` only) is merged into that file
+            as ``--cfg-options`` would be, e.g.
+            ``cfg_options={'model.backbone.expose_attention': True}``. A
+            teacher loaded from ``checkpoint`` is marked initialised, so the
+            Runner's ``init_weights()`` keeps its weights.
         student (dict): The student model config.
         generator (dict): A generator from ``mmdfkd.models.generators``.
         task (str): 'det' or 'cls'.
@@ -155,8 +161,11 @@ class DataFreeDistiller(BaseModel):
         checkpoint = cfg.pop('checkpoint', None)
         config = cfg.pop('config', None)
         model_cfg = cfg.pop('model', None)
+        cfg_options = cfg.pop('cfg_options', None)
         if cfg:
-            raise KeyError(f'Unknown teacher keys {sorted(cfg)}; use config=, model= and checkpoint=.')
+            raise KeyError(f'Unknown teacher keys {sorted(cfg)}; use config=, model=, cfg_options= and checkpoint=.')
+        if cfg_options and config is None:
+            raise ValueError('teacher.cfg_options applies to teacher.config; with teacher.model edit the dict itself.')
         if (config is None) == (model_cfg is None):
             raise ValueError('teacher needs exactly one of config= (a config file whose `model` is the teacher) '
                              'or model= (the model dict itself).')
@@ -164,10 +173,15 @@ class DataFreeDistiller(BaseModel):
             if not osp.isfile(config):
                 raise FileNotFoundError(f'Teacher config {config!r} not found (paths are relative to the '
                                         'directory you run from, normally the repository root).')
-            model_cfg = Config.fromfile(config).model
+            teacher_cfg = Config.fromfile(config)
+            if cfg_options:
+                teacher_cfg.merge_from_dict(dict(cfg_options))
+            model_cfg = teacher_cfg.model
         teacher = MODELS.build(ConfigDict(model_cfg))
         if checkpoint is not None:
             self._load_teacher_weights(teacher, checkpoint, config)
+            # The Runner calls model.init_weights() after building; BaseModule skips initialised children.
+            teacher._is_init = True
         return teacher
 
     @staticmethod
@@ -178,7 +192,9 @@ class DataFreeDistiller(BaseModel):
             raise FileNotFoundError(f'Teacher checkpoint {checkpoint!r} does not exist. {hint} '
                                     f'(or pass --cfg-options model.teacher.checkpoint=PATH).')
         try:
-            ckpt = torch.load(checkpoint, map_location='cpu')
+            ckpt = load_checkpoint_file(checkpoint)  # weights_only=True, never a fallback
+        except UntrustedCheckpointError:
+            raise  # its message says which type and how to allow a trusted file
         except Exception as err:  # torch raises several types for a bad file
             raise RuntimeError(f'Teacher checkpoint {checkpoint!r} could not be read ({type(err).__name__}: '
                                f'{str(err)[:300]}). Is it a complete .pth written by tools/train.py?') from err

@@ -203,3 +203,30 @@ def test_data_free_run_never_reads_an_image_and_resumes(tmp_path, monkeypatch):
     resumed = _data_free_runner(tmp_path, 'b', max_iters=4, resume=True, load_from=str(tmp_path / 'a' / 'iter_2.pth'))
     resumed.train()
     assert resumed.iter == 4 and int(resumed.model._iter) == 4
+
+
+def test_teacher_cfg_options_are_merged_into_the_teacher_config(tmp_path):
+    from mmengine.config import Config
+    config = 'configs/teachers/vitdet_digits-det.py'
+    small = {'model.backbone.embed_dim': 32, 'model.backbone.depth': 2, 'model.backbone.num_heads': 2,
+             'model.backbone.global_attn_indexes': (1, ), 'model.neck.in_channels': 32,
+             'model.neck.out_channels': 32, 'model.bbox_head.in_channels': 32,
+             'model.bbox_head.feat_channels': 32, 'model.bbox_head.stacked_convs': 1}
+    teacher_cfg = Config.fromfile(config)
+    teacher_cfg.merge_from_dict(small)
+    torch.save({'state_dict': MODELS.build(teacher_cfg.model).state_dict()}, tmp_path / 'small.pth')
+    options = dict(small, **{'model.backbone.expose_attention': True})
+    model = MODELS.build(det_distiller_cfg(
+        tmp_path, teacher=dict(config=config, cfg_options=options, checkpoint=str(tmp_path / 'small.pth'))))
+    assert model.teacher.backbone.embed_dim == 32 and model.teacher.backbone.expose_attention
+    assert not model.teacher.backbone.blocks[0].attn.fused_attn
+    with pytest.raises(ValueError, match='cfg_options applies to teacher.config'):
+        MODELS.build(det_distiller_cfg(tmp_path, teacher=dict(model=tiny_fcos(), cfg_options=options)))
+
+
+def test_runner_init_weights_keeps_the_loaded_teacher(tmp_path):
+    model = MODELS.build(det_distiller_cfg(tmp_path))
+    teacher0, student0 = snapshot(model.teacher), snapshot(model.student)
+    model.init_weights()  # the Runner calls this after building the model, before training
+    assert changed(student0, model.student)
+    assert not changed(teacher0, model.teacher)
