@@ -55,6 +55,10 @@ class DataFreeDistiller(BaseModel):
 
     Args:
         teacher (dict): ``dict(config=PATH or model=dict(...), checkpoint=PATH)``.
+            ``checkpoint`` is a ``tools/train.py`` checkpoint of the teacher, or
+            a plain state dict of the network a single-prefix wrapper holds
+            (a timm / official DeiT file for a ``TimmClassifier``, also as
+            ``{'model': state_dict}``).
             ``config`` is a config file whose ``model`` is the teacher;
             ``cfg_options`` (with ``config`` only) is merged into that file
             as ``--cfg-options`` would be, e.g.
@@ -195,11 +199,19 @@ class DataFreeDistiller(BaseModel):
         except Exception as err:  # torch raises several types for a bad file
             raise RuntimeError(f'Teacher checkpoint {checkpoint!r} could not be read ({type(err).__name__}: '
                                f'{str(err)[:300]}). Is it a complete .pth written by tools/train.py?') from err
+        if isinstance(ckpt, dict) and 'state_dict' not in ckpt and isinstance(ckpt.get('model'), dict):
+            ckpt = ckpt['model']  # official DeiT / timm training scripts save {'model': state_dict, ...}
         state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
         if not isinstance(state, dict):
             raise RuntimeError(f'Teacher checkpoint {checkpoint!r} holds no state dict.')
         state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
         own = teacher.state_dict()
+        # A plain state dict of the wrapped network (a timm model inside TimmClassifier, whose keys
+        # all start with 'model.'): no key matches until the wrapper's single prefix is added.
+        prefixes = {k.split('.', 1)[0] for k in own}
+        if len(prefixes) == 1 and not any(k in own for k in state):
+            prefix = prefixes.pop()
+            state = {f'{prefix}.{k}': v for k, v in state.items()}
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         mismatched = [f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}' for k, v in state.items()

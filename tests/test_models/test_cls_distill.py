@@ -155,6 +155,16 @@ def test_student_losses_match_a_hand_computation(tmp_path):
     assert log['S.loss_patch'].item() == pytest.approx(2.0 * patch.item(), rel=1e-4)
 
 
+def test_teacher_checkpoint_may_be_a_plain_timm_state_dict(tmp_path):
+    torch.manual_seed(0)
+    cfg = seed_paper_distiller(tmp_path, dict(type='ConvGenerator', latent_dim=16))
+    timm_net = MODELS.build(tiny_vit(embed_dim=32, depth=3, num_heads=4)).model
+    torch.save({'model': timm_net.state_dict()}, tmp_path / 'deit_official.pth')  # DeiT's own format
+    cfg['teacher']['checkpoint'] = str(tmp_path / 'deit_official.pth')
+    model = MODELS.build(cfg)
+    torch.testing.assert_close(model.teacher.model.state_dict(), timm_net.state_dict())
+
+
 # ------------------------------------------------------------------------------ configs
 def load(name: str) -> Config:
     return Config.fromfile(osp.join(REPO_ROOT, 'configs', name))
