@@ -1,0 +1,34 @@
+# The headline (dfkd_vitdet_tiny.py) with a CNN student instead of the pico ViT: the slim
+# ResNet-18 + FPN + FCOS of configs/_base_/models/student_r18_fcos.py (same FCOS strides as the
+# teacher, so dense-head KD compares the same points; a 1x1 ConvConnector maps its 64 FPN
+# channels to the teacher's 128 for feature KD). ViT teacher -> CNN student, no images.
+#
+#   python tools/train.py configs/dfkd_vitdet_tiny_r18-student.py
+_base_ = './dfkd_vitdet_tiny.py'
+
+neck_channels = 64  # the FPN's out_channels below
+
+# The student is configs/_base_/models/student_r18_fcos.py: a config cannot take `model` from a
+# second base that also defines it, so its backbone and neck are restated here (its head equals
+# the pico ViT student's). tests/test_configs/test_dfkd_configs.py checks the two stay equal.
+model = dict(
+    student=dict(
+        backbone=dict(
+            _delete_=True,
+            type='ResNet',
+            depth=18,
+            base_channels=12,
+            num_stages=4,
+            out_indices=(1, 2, 3),
+            norm_cfg=dict(type='BN', requires_grad=True),
+            norm_eval=False,
+            style='pytorch'),
+        neck=dict(
+            _delete_=True,
+            type='FPN',
+            in_channels=[24, 48, 96],
+            out_channels=neck_channels,
+            start_level=0,
+            num_outs=3),
+        bbox_head=dict(in_channels=neck_channels, feat_channels=neck_channels)),
+    connectors=dict(feats=dict(type='ConvConnector', in_channels=neck_channels, out_channels=128)))
