@@ -13,8 +13,25 @@ a plain ``torch.load`` and its Runner stores more than tensors in ``meta``:
 ``getattr`` global is mapped to :func:`_history_buffer_statistic`, which only
 resolves HistoryBuffer's registered statistics methods, so a checkpoint cannot
 use it to reach any other attribute. Nothing sets ``weights_only=False``.
+
+Trust model (README "Checkpoints and trust"): every checkpoint mmdfkd reads
+(the distiller's teacher, ``load_from``, ``--resume``, ``tools/test.py``,
+pretrained backbones through MMEngine's ``CheckpointLoader``) goes through
+:func:`load_checkpoint_file`, which passes ``weights_only=True`` explicitly, so
+not even torch's ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` switches it off. A file
+that needs a type outside the allow-list is refused with
+:class:`UntrustedCheckpointError`, which names the type and the two ways to
+allow exactly that type for a file the user trusts: the
+``torch.serialization.safe_globals([...])`` context in Python, or
+``MMDFKD_SAFE_GLOBALS=module.Type[,module.Other]`` for the tools. There is no
+switch that trusts every type.
 """
-from typing import Callable, List, Tuple, Union
+import importlib
+import os
+import os.path as osp
+import pickle
+import re
+from typing import Any, Callable, List, Tuple, Union
 
 import numpy as np
 import torch
@@ -74,3 +91,136 @@ def register_mmengine_safe_globals() -> None:
     add = getattr(torch.serialization, 'add_safe_globals', None)
     if add is not None:
         add(mmengine_safe_globals())
+
+
+# ---------------------------------------------------------------- trust model
+ENV_SAFE_GLOBALS = 'MMDFKD_SAFE_GLOBALS'
+# Modules whose callables turn unpickling into code execution; never allow-listed from the environment.
+_NEVER_TRUSTED = ('builtins', 'os', 'posix', 'nt', 'sys', 'subprocess', 'shutil', 'importlib', 'runpy', 'pickle',
+                  'marshal', 'ctypes', 'socket', 'code', 'codeop', 'pty', 'io', 'functools', 'operator', 'types',
+                  'inspect', 'webbrowser', 'torch.hub', 'numpy.testing')
+
+
+class UntrustedCheckpointError(pickle.UnpicklingError):
+    """A checkpoint needs a type outside the allow-list, so it was not loaded."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file is truncated or damaged."""
+
+
+def _refusal_message(path: str, names: List[str]) -> str:
+    listed = ', '.join(names)
+    return (f'Refused to load checkpoint {path!r}: it contains {listed}, which is not on the allow-list of '
+            'checkpoint types. mmdfkd loads checkpoints with torch.load(weights_only=True) and never falls back '
+            'to weights_only=False, because unpickling an arbitrary type can run code hidden in the file. '
+            'Checkpoints written by mmdfkd and MMEngine need no extra types. If you trust this file and these '
+            'types, allow exactly them: in Python, load inside `with torch.serialization.safe_globals(['
+            f'{listed}]): ...`; for tools/train.py and tools/test.py, set {ENV_SAFE_GLOBALS}={",".join(names)}. '
+            'Or, once, re-save only the weights from a trusted environment: '
+            "torch.save({'state_dict': checkpoint['state_dict']}, 'weights.pth').")
+
+
+def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Any:
+    """``torch.load(path, weights_only=True)`` with errors that say what to do.
+
+    Args:
+        path (str): A local checkpoint file.
+        map_location: As for :func:`torch.load`.
+
+    Returns:
+        The unpickled object (normally a dict).
+
+    Raises:
+        UntrustedCheckpointError: The file needs a type outside the allow-list
+            (the message names it and how to allow it for a trusted file).
+        CorruptCheckpointError: The file is truncated or damaged.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        names = re.findall(r'GLOBAL ([\w.]+) was not an allowed global', str(err))
+        if names:
+            # `from None`: torch's own message suggests weights_only=False, which this package never uses.
+            raise UntrustedCheckpointError(_refusal_message(path, list(dict.fromkeys(names)))) from None
+        detail = re.search(r'WeightsUnpickler error:\s*(.+?)(?:\n\n|$)', str(err), re.S)
+        detail = detail.group(1).strip() if detail else str(err).splitlines()[0]
+        raise UntrustedCheckpointError(
+            f'Refused to load checkpoint {path!r}: it is not a plain weights file that '
+            f'torch.load(weights_only=True) can read ({detail[:200]}). mmdfkd never falls back '
+            'to weights_only=False. If you trust the file, re-save only its weights from a trusted environment: '
+            "torch.save({'state_dict': checkpoint['state_dict']}, 'weights.pth').") from None
+    except RuntimeError as err:
+        if 'PytorchStreamReader' in str(err) or 'central directory' in str(err):
+            raise CorruptCheckpointError(
+                f'Checkpoint {path!r} is truncated or damaged ({str(err).split(". ")[0]}): it may have been cut off '
+                'by a crash, a full disk or an incomplete copy. Use an earlier checkpoint (tools/train.py writes '
+                'them atomically: iter_<n>.pth files in the work dir are complete) or copy the file again.') from err
+        raise
+
+
+def _load_from_local(filename: str, map_location: Any = None) -> Any:
+    """MMEngine's local checkpoint loader, through :func:`load_checkpoint_file`."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return load_checkpoint_file(filename, map_location)
+
+
+def register_checkpoint_loader() -> None:
+    """Make MMEngine read local checkpoints with :func:`load_checkpoint_file`.
+
+    Replaces the loader MMEngine registers for plain paths (prefix ``''``) in
+    :class:`mmengine.runner.CheckpointLoader`, which ``load_from``,
+    ``--resume``, ``tools/test.py`` and ``init_cfg=dict(type='Pretrained')``
+    use. Idempotent.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
+
+
+def _resolve_global(name: str) -> Any:
+    """``'package.module.Type'`` -> the object, importing the longest module prefix."""
+    parts = name.split('.')
+    for i in range(len(parts) - 1, 0, -1):
+        module_name = '.'.join(parts[:i])
+        try:
+            obj = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            break
+        return obj
+    raise ValueError(f'{ENV_SAFE_GLOBALS}: cannot import {name!r}; give the full dotted path of a class, e.g. '
+                     'my_package.module.MyConfig.')
+
+
+def env_safe_globals() -> List[Any]:
+    """The types named in ``MMDFKD_SAFE_GLOBALS`` (comma-separated dotted paths).
+
+    An explicit, per-type opt-in for checkpoints the user trusts. Types from
+    modules that make unpickling run code (``builtins``, ``os``,
+    ``subprocess``, ``functools``, ...) are refused.
+
+    Returns:
+        list: Objects for :func:`torch.serialization.add_safe_globals`.
+    """
+    value = os.environ.get(ENV_SAFE_GLOBALS, '').strip()
+    entries = []
+    for name in filter(None, (n.strip() for n in value.split(','))):
+        if name.split('.')[0] in _NEVER_TRUSTED or any(name.startswith(m + '.') for m in _NEVER_TRUSTED):
+            raise ValueError(f'{ENV_SAFE_GLOBALS} names {name!r}: globals from {name.rsplit(".", 1)[0]!r} let a '
+                             'checkpoint run code while loading, so they cannot be allow-listed.')
+        entries.append(_resolve_global(name))
+    return entries
+
+
+def register_env_safe_globals() -> None:
+    """Allow-list the types named in ``MMDFKD_SAFE_GLOBALS`` (see :func:`env_safe_globals`)."""
+    entries = env_safe_globals()
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if entries and add is not None:
+        add(entries)

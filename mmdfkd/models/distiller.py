@@ -9,6 +9,7 @@ from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapperDict
 from torch import Tensor, nn
 
+from mmdfkd.engine.checkpoint import UntrustedCheckpointError, load_checkpoint_file
 from mmdfkd.registry import MODELS
 from .memory import SyntheticMemory
 from .priors.base import SynthesisContext
@@ -195,7 +196,9 @@ class DataFreeDistiller(BaseModel):
             raise FileNotFoundError(f'Teacher checkpoint {checkpoint!r} does not exist. {hint} '
                                     f'(or pass --cfg-options model.teacher.checkpoint=PATH).')
         try:
-            ckpt = torch.load(checkpoint, map_location='cpu')
+            ckpt = load_checkpoint_file(checkpoint)  # weights_only=True, never a fallback
+        except UntrustedCheckpointError:
+            raise  # its message says which type and how to allow a trusted file
         except Exception as err:  # torch raises several types for a bad file
             raise RuntimeError(f'Teacher checkpoint {checkpoint!r} could not be read ({type(err).__name__}: '
                                f'{str(err)[:300]}). Is it a complete .pth written by tools/train.py?') from err
