@@ -69,4 +69,4 @@ param_scheduler = dict(student=[dict(type='CosineAnnealingLR', by_epoch=False, b
                                      T_max=max_iters, eta_min=1e-5)])
 
 custom_hooks = [dict(type='SyntheticImageHook', interval=50)]
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=100, by_epoch=False, max_keep_ckpts=2))
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', interval=100, by_epoch=False, max_keep_ckpts=2))

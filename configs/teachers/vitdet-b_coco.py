@@ -61,7 +61,7 @@ param_scheduler = [
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[163889, 177546], gamma=0.1),
 ]
 
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10000, by_epoch=False, max_keep_ckpts=3))
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', interval=10000, by_epoch=False, max_keep_ckpts=3))
 
 # lr above is for 64 images per iteration (16 GPUs x 4); with another total batch size add
 # `--cfg-options auto_scale_lr.enable=True` to scale it linearly.

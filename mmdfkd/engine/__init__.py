@@ -1,3 +1,4 @@
-"""Training-loop pieces: checkpoint compatibility, optimizer constructors, hooks."""
+"""Training-loop pieces: checkpoint compatibility, optimizer constructors, hooks, the DDP wrapper."""
 from .optim import DataFreeOptimWrapperConstructor  # noqa: F401
 from .hooks import SyntheticImageHook  # noqa: F401
+from .checkpoint_hook import AtomicCheckpointHook  # noqa: F401
