@@ -70,3 +70,7 @@ param_scheduler = dict(student=[dict(type='CosineAnnealingLR', by_epoch=False, b
 
 custom_hooks = [dict(type='SyntheticImageHook', interval=50)]
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', interval=100, by_epoch=False, max_keep_ckpts=2))
+
+# Distributed (tools/dist_train.sh CONFIG N): every rank synthesises its own images, gradients are averaged.
+model_wrapper_cfg = dict(type='DataFreeDDP')
+randomness = dict(seed=0, diff_rank_seed=True)

@@ -42,7 +42,7 @@ DATA_SAMPLERS = _child('data sampler', mmdet_registry.DATA_SAMPLERS, ['mmdfkd.da
 TRANSFORMS = _child('transform', mmdet_registry.TRANSFORMS, ['mmdfkd.datasets'])
 
 MODELS = _child('model', mmdet_registry.MODELS, ['mmdfkd.models'])
-MODEL_WRAPPERS = _child('model_wrapper', mmdet_registry.MODEL_WRAPPERS, ['mmdfkd.models'])
+MODEL_WRAPPERS = _child('model_wrapper', mmdet_registry.MODEL_WRAPPERS, ['mmdfkd.engine'])
 WEIGHT_INITIALIZERS = _child('weight initializer', mmdet_registry.WEIGHT_INITIALIZERS, ['mmdfkd.models'])
 TASK_UTILS = _child('task util', mmdet_registry.TASK_UTILS, ['mmdfkd.models'])
 

@@ -34,7 +34,7 @@ def main() -> None:
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'Checkpoint {args.checkpoint!r} does not exist; train one with '
                          f'`python tools/train.py {args.config}` first.')
-    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher, check_data=('test', ))
     cfg.load_from = args.checkpoint
     runner = build_runner(cfg)
     if args.out is not None:

@@ -2,3 +2,4 @@
 from .optim import DataFreeOptimWrapperConstructor  # noqa: F401
 from .hooks import SyntheticImageHook  # noqa: F401
 from .checkpoint_hook import AtomicCheckpointHook  # noqa: F401
+from .ddp import DataFreeDDP  # noqa: F401

@@ -3,8 +3,9 @@
 Kept here, not in the tools, so that the tools stay thin and the same steps can
 be called from Python (tests, ``tools/run_pipeline.py``).
 """
+import datetime
 import os.path as osp
-from typing import Optional
+from typing import Iterator, Optional, Sequence
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -14,8 +15,11 @@ from mmdfkd.registry import RUNNERS
 
 
 def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
-                launcher: str = 'none') -> Config:
+                launcher: str = 'none', check_data: Sequence[str] = ()) -> Config:
     """Read ``config``, apply ``--cfg-options`` and resolve ``work_dir``.
+
+    Launched distributed, a ``DataFreeDistiller`` gets the defaults it needs
+    (:func:`apply_data_free_dist_defaults`).
 
     Args:
         config (str): Path of a config file.
@@ -23,6 +27,8 @@ def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optio
         work_dir (str, optional): Overrides ``cfg.work_dir``. Without either,
             ``./work_dirs/<config name>`` is used, as in MMDetection.
         launcher (str): 'none', 'pytorch', 'slurm' or 'mpi'.
+        check_data (Sequence[str]): splits ('train', 'val', 'test') whose
+            files must exist; see :func:`check_data_files`.
 
     Returns:
         Config: The resolved config.
@@ -41,7 +47,99 @@ def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optio
     if launcher != 'none' and not torch.cuda.is_available():
         # NCCL needs GPUs; gloo runs the same collectives on CPU.
         cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
+    if launcher != 'none':
+        apply_data_free_dist_defaults(cfg)
+    check_data_files(cfg, check_data)
     return cfg
+
+
+def apply_data_free_dist_defaults(cfg: Config) -> None:
+    """Distributed data-free training: ``DataFreeDDP`` and one seed per rank.
+
+    For a ``DataFreeDistiller`` whose config does not say otherwise, sets
+    ``model_wrapper_cfg=dict(type='DataFreeDDP')`` (MMEngine's DDP wrapper
+    would bypass the distiller's ``train_step``) and
+    ``randomness.diff_rank_seed=True`` (so that ranks synthesise different
+    images). Other models are left alone.
+    """
+    if cfg.get('model', {}).get('type') not in ('DataFreeDistiller', 'mmdfkd.DataFreeDistiller'):
+        return
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = ConfigDict(type='DataFreeDDP')
+    randomness = cfg.get('randomness') or ConfigDict()
+    randomness.setdefault('diff_rank_seed', True)
+    cfg.randomness = randomness
+
+
+# The prepare command of each bundled benchmark, by the dataset type or a folder name in its path.
+_BUNDLED = {'digits-det': 'python tools/prepare_data.py digits-det --out {root}',
+            'digits-cls': 'python tools/prepare_data.py digits-cls --out {root}'}
+
+
+def _datasets(cfg: Optional[dict]) -> Iterator[dict]:
+    """A dataset config and those it wraps (RepeatDataset, ConcatDataset, ...)."""
+    if not isinstance(cfg, dict):
+        return
+    yield cfg
+    yield from _datasets(cfg.get('dataset'))
+    for sub in cfg.get('datasets', None) or []:
+        yield from _datasets(sub)
+
+
+def _missing_data_error(split: str, where: str, path: str, data_root: str, dataset_type: str) -> FileNotFoundError:
+    root = data_root.rstrip('/') if data_root else osp.dirname(osp.dirname(path)) or '.'
+    benchmark = 'digits-cls' if dataset_type == 'DigitsClsDataset' else next(
+        (name for name in _BUNDLED if name in path.replace(osp.sep, '/')), None)
+    if benchmark is not None:
+        hint = f'Build the bundled {benchmark} benchmark there with: {_BUNDLED[benchmark].format(root=root)}'
+    else:
+        hint = (f'Put the data there, or point the config at it: --cfg-options {split}_dataloader.dataset.data_root='
+                'DIR/' + (f' {split}_evaluator.ann_file=DIR/annotations/<file>.json' if split != 'train' else '') + '.')
+    return FileNotFoundError(f'{split} data not found: {path} (from {where}). {hint}')
+
+
+def check_data_files(cfg: Config, splits: Sequence[str] = ('train', 'val')) -> None:
+    """Fail before anything is built when a split's annotation file or image folder is missing.
+
+    Checks, for each split, the dataset(s) of ``<split>_dataloader`` (its
+    ``ann_file`` under ``data_root`` and ``data_prefix`` folders) and the
+    ``ann_file`` of ``<split>_evaluator``; 'val' and 'test' only when their
+    loop is configured (``val_cfg`` / ``test_cfg``). Data-free training sets
+    (``LatentDataset``) and remote paths (``s3://``) are skipped. The error
+    names the missing path and, for the bundled Digits benchmarks, the
+    ``tools/prepare_data.py`` command that builds it.
+
+    Args:
+        cfg (Config): A loaded config.
+        splits (Sequence[str]): Any of 'train', 'val', 'test'.
+    """
+    for split in splits:
+        if split != 'train' and not cfg.get(f'{split}_cfg'):
+            continue
+        loader = cfg.get(f'{split}_dataloader') or {}
+        data_root, dataset_type = '', ''
+        for dataset in _datasets(loader.get('dataset')):
+            if dataset.get('type') in ('LatentDataset', 'mmdfkd.LatentDataset'):
+                continue
+            data_root = dataset.get('data_root') or data_root
+            dataset_type = dataset.get('type') if isinstance(dataset.get('type'), str) else dataset_type
+            root = dataset.get('data_root') or ''
+            ann_file = dataset.get('ann_file')
+            if ann_file:
+                path = ann_file if osp.isabs(ann_file) else osp.join(root, ann_file)
+                if '://' not in path and not osp.isfile(path):
+                    raise _missing_data_error(split, f'{split}_dataloader.dataset', path, root, dataset_type)
+            prefix = dataset.get('data_prefix') or {}
+            for key, folder in (prefix.items() if isinstance(prefix, dict) else []):
+                path = folder if osp.isabs(folder) else osp.join(root, folder)
+                if folder and '://' not in path and not osp.isdir(path):
+                    raise _missing_data_error(split, f'{split}_dataloader.dataset.data_prefix.{key}', path, root,
+                                              dataset_type)
+        evaluators = cfg.get(f'{split}_evaluator') if split != 'train' else None
+        for evaluator in (evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]):
+            ann_file = evaluator.get('ann_file') if isinstance(evaluator, dict) else None
+            if ann_file and '://' not in ann_file and not osp.isfile(ann_file):
+                raise _missing_data_error(split, f'{split}_evaluator.ann_file', ann_file, data_root, dataset_type)
 
 
 def enable_amp(cfg: Config) -> None:
@@ -75,8 +173,28 @@ def apply_resume(cfg: Config, resume: Optional[str]) -> None:
         cfg.load_from = resume
 
 
+def init_cpu_distributed(cfg: Config) -> None:
+    """Start the gloo process group for ``--launcher pytorch`` on a machine without CUDA.
+
+    MMEngine's ``init_dist('pytorch')`` calls ``torch.cuda.set_device``,
+    which fails without a GPU even when the backend is gloo; the Runner
+    skips its own initialisation when a group exists already.
+    """
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    if not dist.is_available() or dist.is_initialized():
+        return
+    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
+    dist_cfg['backend'] = 'gloo'
+    if dist_cfg.get('timeout') is not None:
+        dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
+    dist.init_process_group(**dist_cfg)
+
+
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner, or the custom one named by ``cfg.runner_type``."""
+    init_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
