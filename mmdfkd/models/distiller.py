@@ -86,6 +86,11 @@ class DataFreeDistiller(BaseModel):
         augment (dict, optional): differentiable augmentation.
         generator_steps (int): generator updates per iteration.
         student_steps (int): student updates per iteration.
+        refine_ratio (float): pixel bank only. The share of each new bank
+            that starts from images (and layouts) drawn from the replay memory
+            instead of fresh noise, so inversion continues across iterations
+            and images accumulate optimisation steps. 0 starts every batch
+            from noise (DeepInversion).
         memory_capacity (int): replay memory size in images; 0 trains the
             student on the current batch only.
         adv_warmup_iters (int): iterations before priors flagged adversarial
@@ -113,6 +118,7 @@ class DataFreeDistiller(BaseModel):
                  generator_steps: int = 1,
                  student_steps: int = 1,
                  memory_capacity: int = 0,
+                 refine_ratio: float = 0.0,
                  adv_warmup_iters: int = 0,
                  max_bad_steps: int = 10,
                  data_preprocessor: Optional[dict] = None,
@@ -146,6 +152,9 @@ class DataFreeDistiller(BaseModel):
         self.generator_steps = generator_steps
         self.student_steps = student_steps
         self.memory = SyntheticMemory(memory_capacity)
+        if not 0.0 <= refine_ratio <= 1.0:
+            raise ValueError(f'refine_ratio must be in [0, 1], got {refine_ratio}.')
+        self.refine_ratio = refine_ratio
         self.adv_warmup_iters = adv_warmup_iters
         self.max_bad_steps = max_bad_steps
         self._bad_steps = 0
@@ -279,10 +288,25 @@ class DataFreeDistiller(BaseModel):
     def _is_adversarial(self, prior: nn.Module) -> bool:
         return type(prior).__name__ == 'AdversarialPrior'
 
+    def _start_bank(self, batch_size: int, wrapper, layout: Optional[list]) -> Optional[list]:
+        """Re-draw a pixel bank; with ``refine_ratio``, part of it from the memory.
+
+        Returns:
+            list[dict] | None: the layout of the new bank (remembered images
+            bring their own).
+        """
+        self.generator.reset()
+        wrapper.optimizer.state.clear()
+        num_refined = min(int(round(self.refine_ratio * batch_size)), len(self.memory))
+        if num_refined == 0:
+            return layout
+        pixels, remembered = self.memory.sample(num_refined, self.generator.logits.device)
+        self.generator.load_pixels(pixels)
+        if layout is None or remembered is None:
+            return layout
+        return list(remembered) + list(layout[num_refined:])
+
     def _generator_phase(self, batch_size: int, wrapper, layout: Optional[list]) -> Dict[str, Tensor]:
-        if self.generator.reinit_per_batch:
-            self.generator.reset()
-            wrapper.optimizer.state.clear()
         adversarial_on = int(self._iter) >= self.adv_warmup_iters
         priors = {k: p for k, p in self.priors.items() if adversarial_on or not self._is_adversarial(p)}
         need_student = any(self._is_adversarial(p) for p in priors.values())
@@ -373,6 +397,8 @@ class DataFreeDistiller(BaseModel):
         if self.layout_sampler is not None:
             layout = self.layout_sampler(batch_size, self.generator.img_size, self.task.num_classes(self.teacher))
             layout = [{k: v.to(device) for k, v in lay.items()} for lay in layout]
+        if self.generator.reinit_per_batch:
+            layout = self._start_bank(batch_size, optim_wrapper['generator'], layout)
         log = self._generator_phase(batch_size, optim_wrapper['generator'], layout)
         with torch.no_grad():
             pixels = self.generator(batch_size, layout).detach()

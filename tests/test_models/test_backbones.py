@@ -86,10 +86,11 @@ def test_vit_pretrained_interpolates_pos_embed_and_strips_prefixes(tmp_path):
     assert model.blocks[1].attn.rel_pos_h.shape == (7, 16)
 
 
-def test_vit_pretrained_accepts_state_dict_wrapping_and_backbone_prefix(tmp_path):
+@pytest.mark.parametrize('prefix', ['backbone.', 'model.'])  # a detector's / mmdfkd TimmClassifier's
+def test_vit_pretrained_accepts_state_dict_wrapping_and_prefixes(tmp_path, prefix):
     source = tiny_vit()
     path = str(tmp_path / 'det.pth')
-    torch.save({'state_dict': {f'backbone.{k}': v for k, v in source.state_dict().items()}}, path)
+    torch.save({'state_dict': {f'{prefix}{k}': v for k, v in source.state_dict().items()}}, path)
     model = tiny_vit(init_cfg=dict(type='Pretrained', checkpoint=path))
     model.init_weights()
     for k, v in source.state_dict().items():

@@ -230,3 +230,22 @@ def test_runner_init_weights_keeps_the_loaded_teacher(tmp_path):
     model.init_weights()  # the Runner calls this after building the model, before training
     assert changed(student0, model.student)
     assert not changed(teacher0, model.teacher)
+
+
+def test_refine_ratio_starts_part_of_the_bank_from_memory(tmp_path):
+    torch.manual_seed(0)
+    model, optim = build_with_optim(det_distiller_cfg(tmp_path, refine_ratio=0.5, memory_capacity=4))
+    model.train()
+    model.train_step(dict(index=[0, 1]), optim)
+    remembered = model.memory._images[:1].float()
+    torch.manual_seed(1)
+    layout = model.layout_sampler(2, model.generator.img_size, 10)
+    torch.manual_seed(2)  # memory.sample draws index 0 or 1: make both the same image
+    model.memory._images[1] = model.memory._images[0]
+    model.memory._layouts[1] = model.memory._layouts[0]
+    new_layout = model._start_bank(2, optim['generator'], layout)
+    pixels = model.generator(2)
+    assert torch.allclose(pixels[0], remembered[0], atol=1.0), 'first half continues a remembered image'
+    assert (pixels[1] - remembered[0]).abs().mean() > 10, 'second half is fresh noise'
+    assert torch.equal(new_layout[0]['labels'], model.memory._layouts[0]['labels'])
+    assert new_layout[1] is layout[1]

@@ -1,5 +1,7 @@
 # ViTDet-style detector sized for 128x128 Digits-Det: plain ViT (windowed + global attention)
 # -> SimpleFPN (strides 8, 16, 32) -> FCOS head.
+# Patch 8 (a 16x16 token grid): with patch 16 a 20-48 px digit spans only 1-3 tokens and the
+# teacher reached 0.19 mAP in 600 iterations; patch 8 costs ~2.5x the compute per iteration.
 # FCOS because it is anchor-free and predicts per pixel: teacher and student that share the
 # strides predict on the same point grid, so dense-head distillation is a per-location loss
 # with no anchor matching. Every Digits-Det model (teacher and students) uses this head.
@@ -17,15 +19,17 @@ model = dict(
     backbone=dict(
         type='ViT',
         img_size=128,
-        patch_size=16,
+        patch_size=8,
         embed_dim=embed_dim,
         depth=6,
         num_heads=3,
-        window_size=4,
+        window_size=8,
         global_attn_indexes=(2, 5),
-        drop_path_rate=0.1,
+        drop_path_rate=0.0,  # schedules here are a few hundred iterations: no stochastic depth
         use_rel_pos=True),
-    neck=dict(type='SimpleFPN', in_channels=embed_dim, out_channels=neck_channels, scale_factors=(2.0, 1.0, 0.5)),
+    # stride 8 (the token map), 16 (max-pool), 32 (extra level subsampled from 16)
+    neck=dict(type='SimpleFPN', in_channels=embed_dim, out_channels=neck_channels, scale_factors=(1.0, 0.5),
+              num_outs=3),
     bbox_head=dict(
         type='FCOSHead',
         num_classes=10,

@@ -23,8 +23,9 @@ from timm.models.vision_transformer_sam import VisionTransformerSAM
 
 from mmdfkd.registry import MODELS
 
-# Checkpoint key prefixes that wrap a backbone's own names (DDP, detectors).
-_STRIP_PREFIXES = ('module.', 'backbone.')
+# Checkpoint key prefixes that wrap a backbone's own names (DDP, detectors,
+# mmdfkd's TimmClassifier).
+_STRIP_PREFIXES = ('module.', 'backbone.', 'model.')
 
 
 @MODELS.register_module()
@@ -145,7 +146,8 @@ class ViT(BaseModule):
         With ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` the
         from-scratch values are then overwritten from the checkpoint: its
         ``'state_dict'`` or ``'model'`` entry (or the dict itself) is used;
-        ``module.`` and ``backbone.`` prefixes are stripped;
+        ``module.``, ``backbone.`` and ``model.`` prefixes are stripped (DDP,
+        detector and :class:`TimmClassifier` checkpoints);
         an absolute position embedding of another grid is interpolated
         (bicubic), a class-token position is dropped; relative position tables
         of another length are interpolated (linear). Keys that do not fit

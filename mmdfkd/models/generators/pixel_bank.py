@@ -32,6 +32,10 @@ class PixelBankGenerator(BaseGenerator):
             Default: 1.0.
         num_classes (int, optional): Accepted for a uniform config interface;
             the pixel bank ignores layouts. Default: None.
+        param_downsample (int): Store the bank at ``1 / param_downsample`` of
+            the image size and upsample it bilinearly in :meth:`forward`: a
+            smoothness prior built into the parametrisation, and fewer
+            parameters to optimise (DIODE-style multi-resolution). Default: 1.
     """
 
     reinit_per_batch = True
@@ -41,14 +45,17 @@ class PixelBankGenerator(BaseGenerator):
                  batch_size: int,
                  init_downsample: int = 8,
                  init_std: float = 1.0,
-                 num_classes: Optional[int] = None) -> None:
+                 num_classes: Optional[int] = None,
+                 param_downsample: int = 1) -> None:
         super().__init__(img_size, num_classes=None)
-        if batch_size < 1 or init_downsample < 1:
-            raise ValueError(f'batch_size and init_downsample must be >= 1, got {batch_size} and {init_downsample}')
+        if batch_size < 1 or init_downsample < 1 or param_downsample < 1:
+            raise ValueError('batch_size, init_downsample and param_downsample must be >= 1, got '
+                             f'{batch_size}, {init_downsample} and {param_downsample}')
         self.batch_size = batch_size
         self.init_downsample = init_downsample
         self.init_std = init_std
-        self.logits = nn.Parameter(torch.empty(batch_size, 3, *self.img_size))
+        self.param_size = tuple(max(1, side // param_downsample) for side in self.img_size)
+        self.logits = nn.Parameter(torch.empty(batch_size, 3, *self.param_size))
         self.reset()
 
     @torch.no_grad()
@@ -57,10 +64,26 @@ class PixelBankGenerator(BaseGenerator):
         height, width = self.img_size
         low = (max(1, height // self.init_downsample), max(1, width // self.init_downsample))
         noise = torch.randn(self.batch_size, 3, *low, device=self.logits.device)
-        noise = F.interpolate(noise, size=self.img_size, mode='bilinear', align_corners=False)
+        noise = F.interpolate(noise, size=self.param_size, mode='bilinear', align_corners=False)
         # Bilinear upsampling shrinks the variance; restore the requested std.
         noise = noise / noise.std().clamp(min=1e-6) * self.init_std
         self.logits.copy_(noise)
+
+    @torch.no_grad()
+    def load_pixels(self, pixels: torch.Tensor) -> None:
+        """Start the first ``len(pixels)`` images of the bank from given images.
+
+        Args:
+            pixels (Tensor): (k, 3, H, W) in [0, 255], k <= the bank size;
+                resized to the bank's parameter size.
+        """
+        if pixels.shape[0] > self.batch_size:
+            raise ValueError(f'load_pixels got {pixels.shape[0]} images for a bank of {self.batch_size}.')
+        probs = (pixels.to(self.logits) / 255).clamp(1e-3, 1 - 1e-3)
+        logits = torch.log(probs / (1 - probs))
+        if tuple(logits.shape[-2:]) != self.param_size:
+            logits = F.interpolate(logits, size=self.param_size, mode='area')
+        self.logits[:pixels.shape[0]].copy_(logits)
 
     def forward(self, batch_size: int, layout: Optional[List[dict]] = None) -> torch.Tensor:
         """Return the bank's images; ``layout`` is ignored.
@@ -75,4 +98,7 @@ class PixelBankGenerator(BaseGenerator):
         if batch_size != self.batch_size:
             raise ValueError(f'PixelBankGenerator holds {self.batch_size} images but {batch_size} were requested; '
                              f'set the generator\'s batch_size to the synthesis batch size ({batch_size})')
-        return 255 * torch.sigmoid(self.logits)
+        logits = self.logits
+        if self.param_size != tuple(self.img_size):
+            logits = F.interpolate(logits, size=self.img_size, mode='bilinear', align_corners=False)
+        return 255 * torch.sigmoid(logits)
