@@ -85,6 +85,7 @@ def test_teacher_det_trains_two_iterations_and_reports_coco_map(tmp_path):
     cfg.merge_from_dict({
         'model.backbone.embed_dim': 32, 'model.backbone.depth': 2, 'model.backbone.num_heads': 2,
         'model.backbone.global_attn_indexes': (1, ), 'model.neck.in_channels': 32,
+        'model.backbone.init_cfg': None,  # the real config starts from the DeiT teacher's checkpoint
         'model.neck.out_channels': 32, 'model.bbox_head.in_channels': 32,
         'model.bbox_head.feat_channels': 32, 'model.bbox_head.stacked_convs': 1,
         # an untrained head scores ~0.01; keep its boxes so that COCO eval has detections to score

@@ -17,7 +17,9 @@ env_cfg = dict(
 )
 
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+# No fixed name: each Runner gets its own visualizer (named after its run), so several runs in
+# one process (tests, pipelines) log to their own work dirs.
+visualizer = dict(type='DetLocalVisualizer', vis_backends=vis_backends)
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)
 
 log_level = 'INFO'
