@@ -31,7 +31,7 @@ import os
 import os.path as osp
 import pickle
 import re
-from typing import Any, Callable, List, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -121,6 +121,20 @@ def _refusal_message(path: str, names: List[str]) -> str:
             "torch.save({'state_dict': checkpoint['state_dict']}, 'weights.pth').")
 
 
+def _untrusted(path: str, err: pickle.UnpicklingError) -> UntrustedCheckpointError:
+    """Our refusal for torch's weights-only unpickling error ``err``."""
+    names = re.findall(r'GLOBAL ([\w.]+) was not an allowed global', str(err))
+    if names:
+        return UntrustedCheckpointError(_refusal_message(path, list(dict.fromkeys(names))))
+    detail = re.search(r'WeightsUnpickler error:\s*(.+?)(?:\n\n|$)', str(err), re.S)
+    detail = detail.group(1).strip() if detail else str(err).splitlines()[0]
+    return UntrustedCheckpointError(
+        f'Refused to load checkpoint {path!r}: it is not a plain weights file that '
+        f'torch.load(weights_only=True) can read ({detail[:200]}). mmdfkd never falls back '
+        'to weights_only=False. If you trust the file, re-save only its weights from a trusted environment: '
+        "torch.save({'state_dict': checkpoint['state_dict']}, 'weights.pth').")
+
+
 def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Any:
     """``torch.load(path, weights_only=True)`` with errors that say what to do.
 
@@ -139,17 +153,8 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        names = re.findall(r'GLOBAL ([\w.]+) was not an allowed global', str(err))
-        if names:
-            # `from None`: torch's own message suggests weights_only=False, which this package never uses.
-            raise UntrustedCheckpointError(_refusal_message(path, list(dict.fromkeys(names)))) from None
-        detail = re.search(r'WeightsUnpickler error:\s*(.+?)(?:\n\n|$)', str(err), re.S)
-        detail = detail.group(1).strip() if detail else str(err).splitlines()[0]
-        raise UntrustedCheckpointError(
-            f'Refused to load checkpoint {path!r}: it is not a plain weights file that '
-            f'torch.load(weights_only=True) can read ({detail[:200]}). mmdfkd never falls back '
-            'to weights_only=False. If you trust the file, re-save only its weights from a trusted environment: '
-            "torch.save({'state_dict': checkpoint['state_dict']}, 'weights.pth').") from None
+        # `from None`: torch's own message suggests weights_only=False, which this package never uses.
+        raise _untrusted(path, err) from None
     except RuntimeError as err:
         if 'PytorchStreamReader' in str(err) or 'central directory' in str(err):
             raise CorruptCheckpointError(
@@ -167,16 +172,35 @@ def _load_from_local(filename: str, map_location: Any = None) -> Any:
     return load_checkpoint_file(filename, map_location)
 
 
+def load_url_weights_only(url: str, model_dir: Optional[str] = None, map_location: Any = None,
+                          **kwargs) -> Any:
+    """``torch.hub.load_state_dict_from_url`` with ``weights_only=True``.
+
+    MMEngine's URL loader (``http(s)://``, ``torchvision://``,
+    ``open-mmlab://``, ``mmcls://``) calls torch's, whose ``weights_only``
+    defaults to False: a downloaded file could run code.
+    """
+    kwargs['weights_only'] = True
+    try:
+        return torch.hub.load_state_dict_from_url(url, model_dir=model_dir, map_location=map_location, **kwargs)
+    except pickle.UnpicklingError as err:
+        raise _untrusted(url, err) from None
+
+
 def register_checkpoint_loader() -> None:
-    """Make MMEngine read local checkpoints with :func:`load_checkpoint_file`.
+    """Make MMEngine read checkpoints with ``weights_only=True`` only.
 
     Replaces the loader MMEngine registers for plain paths (prefix ``''``) in
     :class:`mmengine.runner.CheckpointLoader`, which ``load_from``,
     ``--resume``, ``tools/test.py`` and ``init_cfg=dict(type='Pretrained')``
-    use. Idempotent.
+    use, with :func:`load_checkpoint_file`; and the ``load_url`` its URL
+    loaders call with :func:`load_url_weights_only`. (The cluster loaders
+    ``pavi://`` and ``s3://`` call ``torch.load`` with torch's default, which
+    is ``weights_only=True`` on torch >= 2.6.) Idempotent.
     """
-    from mmengine.runner.checkpoint import CheckpointLoader
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    mmengine_checkpoint.CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
+    mmengine_checkpoint.load_url = load_url_weights_only
 
 
 def _resolve_global(name: str) -> Any:

@@ -4,6 +4,7 @@ import os.path as osp
 import signal
 import subprocess
 import sys
+import uuid
 
 import pytest
 import torch
@@ -19,12 +20,18 @@ from tiny_data_free import write_config
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
+def _unique_name(work_dir: str) -> str:
+    # MMEngine names a Runner's MessageHub/logger by its timestamp: two Runners built in the
+    # same second of one process would share them.
+    return f'{osp.basename(work_dir)}_{uuid.uuid4().hex[:8]}'
+
+
 def _run(config: str, work_dir: str, **cfg_options) -> Runner:
     cfg = Config.fromfile(config)
     cfg.work_dir = work_dir
+    cfg.experiment_name = _unique_name(work_dir)
     cfg.merge_from_dict(cfg_options)
-    runner = Runner.from_cfg(cfg)
-    return runner
+    return Runner.from_cfg(cfg)
 
 
 def _student_and_generator(state: dict) -> dict:
@@ -149,6 +156,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     torch.set_num_threads(1)
     try:
         cfg = load_config(config, work_dir=str(work_dir))
+        cfg.experiment_name = _unique_name(str(work_dir))
         apply_resume(cfg, 'auto')
         resumed = build_runner(cfg)
         resumed.train()

@@ -64,3 +64,15 @@ def test_env_opt_in_names_exact_types_and_refuses_code_runners(monkeypatch):
     monkeypatch.setenv('MMDFKD_SAFE_GLOBALS', 'no_such_module.Thing')
     with pytest.raises(ValueError, match='cannot import'):
         env_safe_globals()
+
+
+def test_url_checkpoints_are_weights_only_too(tmp_path):
+    """MMEngine's http(s)://, torchvision://, open-mmlab:// loaders call torch's URL loader (weights_only=False)."""
+    from mmengine.runner.checkpoint import load_from_http
+    url = (tmp_path / 'custom.pth').as_uri()  # file:// goes through the same download-and-load code
+    _custom_checkpoint(tmp_path / 'custom.pth')
+    with pytest.raises(UntrustedCheckpointError, match='Payload, which is not on the allow-list'):
+        load_from_http(url, map_location='cpu', model_dir=str(tmp_path / 'hub'))
+    torch.save({'state_dict': {'w': torch.ones(1)}}, tmp_path / 'plain.pth')
+    assert torch.equal(load_from_http((tmp_path / 'plain.pth').as_uri(), map_location='cpu',
+                                      model_dir=str(tmp_path / 'hub2'))['state_dict']['w'], torch.ones(1))
