@@ -37,8 +37,11 @@ model = dict(
         stacked_convs=2,
         feat_channels=neck_channels,
         strides=[8, 16, 32],
-        # Digits are 20-48 px: split them over the three levels by box extent.
-        regress_ranges=((-1, 16), (16, 32), (32, 1e8)),
+        # A point goes to the level whose range holds its largest box distance. With these
+        # ranges a 20-48 px digit trains ~4-9 points at stride 8 (FCOS's COCO ranges give
+        # stride 8 up to 64 px); with (16, 32, inf) most digits got 1-3 points at strides
+        # 16-32 and the teacher reached 0.589 mAP instead of 0.772 in the same 800 iterations.
+        regress_ranges=((-1, 32), (32, 64), (64, 1e8)),
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
         norm_on_bbox=True,
         centerness_on_reg=True,
