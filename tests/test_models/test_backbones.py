@@ -95,3 +95,9 @@ def test_vit_pretrained_accepts_state_dict_wrapping_and_prefixes(tmp_path, prefi
     model.init_weights()
     for k, v in source.state_dict().items():
         torch.testing.assert_close(model.state_dict()[k], v)
+
+
+def test_vit_pretrained_missing_file_says_what_to_do(tmp_path):
+    model = tiny_vit(init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'missing.pth')))
+    with pytest.raises(FileNotFoundError, match='init_cfg.checkpoint'):
+        model.init_weights()

@@ -8,6 +8,7 @@ the last block's tokens into a feature map for MMDetection necks, and loads
 local timm / DeiT / MAE checkpoints.
 """
 import math
+import os.path as osp
 import pickle
 from typing import Dict, Optional, Sequence, Tuple, Union
 
@@ -174,6 +175,12 @@ class ViT(BaseModule):
             super().init_weights()
 
     def _load_pretrained(self, path: str) -> None:
+        if '://' not in path and not osp.isfile(path):
+            raise FileNotFoundError(
+                f'ViT pretrained checkpoint {path!r} does not exist. Train or download it first (the '
+                f"Digits-Det teacher starts from the Digits-Cls teacher: python tools/train.py "
+                f"configs/teachers/deit_digits-cls.py), or set model.backbone.init_cfg.checkpoint=PATH "
+                f'(model.backbone.init_cfg=None trains from scratch).')
         try:
             state = CheckpointLoader.load_checkpoint(path, map_location='cpu')
         except pickle.UnpicklingError as e:
