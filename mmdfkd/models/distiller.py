@@ -93,6 +93,12 @@ class DataFreeDistiller(BaseModel):
             from noise (DeepInversion).
         memory_capacity (int): replay memory size in images; 0 trains the
             student on the current batch only.
+        fresh_student_batches (bool): every student step after the first
+            trains on a new batch the generator synthesises without
+            gradients (with a new layout), instead of the memory or the
+            current batch. For generators whose images are cheap to draw
+            (conv, transformer, sprite bank); not the pixel bank, whose
+            images are the batch being optimised.
         adv_warmup_iters (int): iterations before priors flagged adversarial
             (``AdversarialPrior``) are switched on, so the generator first
             learns the teacher's task.
@@ -118,6 +124,7 @@ class DataFreeDistiller(BaseModel):
                  generator_steps: int = 1,
                  student_steps: int = 1,
                  memory_capacity: int = 0,
+                 fresh_student_batches: bool = False,
                  refine_ratio: float = 0.0,
                  adv_warmup_iters: int = 0,
                  max_bad_steps: int = 10,
@@ -152,6 +159,11 @@ class DataFreeDistiller(BaseModel):
         self.generator_steps = generator_steps
         self.student_steps = student_steps
         self.memory = SyntheticMemory(memory_capacity)
+        if fresh_student_batches and self.generator.reinit_per_batch:
+            raise ValueError(f'fresh_student_batches needs a generator that draws new images on each call; '
+                             f'{type(self.generator).__name__} holds one optimised batch. Use memory_capacity '
+                             'to replay its batches instead.')
+        self.fresh_student_batches = fresh_student_batches
         if not 0.0 <= refine_ratio <= 1.0:
             raise ValueError(f'refine_ratio must be in [0, 1], got {refine_ratio}.')
         self.refine_ratio = refine_ratio
@@ -306,6 +318,13 @@ class DataFreeDistiller(BaseModel):
             return layout
         return list(remembered) + list(layout[num_refined:])
 
+    def _sample_layout(self, batch_size: int, device: torch.device) -> Optional[list]:
+        """One layout per image from the layout sampler, or ``None`` without one."""
+        if self.layout_sampler is None:
+            return None
+        layout = self.layout_sampler(batch_size, self.generator.img_size, self.task.num_classes(self.teacher))
+        return [{k: v.to(device) for k, v in lay.items()} for lay in layout]
+
     def _generator_phase(self, batch_size: int, wrapper, layout: Optional[list]) -> Dict[str, Tensor]:
         adversarial_on = int(self._iter) >= self.adv_warmup_iters
         priors = {k: p for k, p in self.priors.items() if adversarial_on or not self._is_adversarial(p)}
@@ -346,8 +365,12 @@ class DataFreeDistiller(BaseModel):
     # --------------------------------------------------------------- distill
     def _student_phase(self, pixels: Tensor, layout: Optional[list], wrapper) -> Dict[str, Tensor]:
         log: Dict[str, Tensor] = {}
-        for _ in range(self.student_steps):
-            if len(self.memory):
+        for step in range(self.student_steps):
+            if self.fresh_student_batches and step > 0:
+                batch_layout = self._sample_layout(pixels.shape[0], pixels.device)
+                with torch.no_grad():
+                    batch = self.generator(pixels.shape[0], batch_layout).nan_to_num()
+            elif len(self.memory):
                 batch, batch_layout = self.memory.sample(pixels.shape[0], pixels.device)
             else:
                 batch, batch_layout = pixels, layout
@@ -392,11 +415,7 @@ class DataFreeDistiller(BaseModel):
             raise KeyError("DataFreeDistiller needs optim_wrapper=dict(constructor='DataFreeOptimWrapperConstructor', "
                            "generator=dict(...), student=dict(...)) in the config.")
         batch_size = len(data['index']) if isinstance(data, dict) else len(data)
-        device = next(self.student.parameters()).device
-        layout = None
-        if self.layout_sampler is not None:
-            layout = self.layout_sampler(batch_size, self.generator.img_size, self.task.num_classes(self.teacher))
-            layout = [{k: v.to(device) for k, v in lay.items()} for lay in layout]
+        layout = self._sample_layout(batch_size, next(self.student.parameters()).device)
         if self.generator.reinit_per_batch:
             layout = self._start_bank(batch_size, optim_wrapper['generator'], layout)
         log = self._generator_phase(batch_size, optim_wrapper['generator'], layout)

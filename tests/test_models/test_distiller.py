@@ -249,3 +249,31 @@ def test_refine_ratio_starts_part_of_the_bank_from_memory(tmp_path):
     assert (pixels[1] - remembered[0]).abs().mean() > 10, 'second half is fresh noise'
     assert torch.equal(new_layout[0]['labels'], model.memory._layouts[0]['labels'])
     assert new_layout[1] is layout[1]
+
+
+def test_fresh_student_batches_draw_a_new_scene_per_student_step(tmp_path):
+    torch.manual_seed(0)
+    cfg = det_distiller_cfg(tmp_path, 'conv', memory_capacity=0, fresh_student_batches=True,
+                            priors=dict(task=dict(type='DetTaskPrior')), augment=None)
+    cfg['generator'] = dict(type='SpriteBankGenerator', img_size=64, num_classes=10)
+    model, optim = build_with_optim(cfg)
+    model.train()
+    seen = []
+    original_run = model._run
+
+    def spy(net, recorder, pixels):
+        if net is model.student:
+            seen.append(pixels.detach().clone())
+        return original_run(net, recorder, pixels)
+
+    model._run = spy
+    teacher0, student0, generator0 = snapshot(model.teacher), snapshot(model.student), snapshot(model.generator)
+    model.train_step(dict(index=[0, 1]), optim)
+    assert len(seen) == 2 and not torch.allclose(seen[0], seen[1])
+    assert changed(generator0, model.generator) and changed(student0, model.student)
+    assert not changed(teacher0, model.teacher)
+
+
+def test_fresh_student_batches_refuse_the_pixel_bank(tmp_path):
+    with pytest.raises(ValueError, match='memory_capacity'):
+        MODELS.build(det_distiller_cfg(tmp_path, 'pixel', fresh_student_batches=True))
