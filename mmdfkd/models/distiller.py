@@ -389,16 +389,15 @@ class DataFreeDistiller(BaseModel):
                         preds_S = self.connectors[tap_S](preds_S, preds_T)
                     losses[f'loss_{name}'] = loss_fn(preds_S, preds_T)
                 if self.pseudo_label is not None:
-                    losses['loss_pseudo'] = self._pseudo_label_loss(out_T['_inputs'], out_S['_inputs'])
+                    losses['loss_pseudo'] = self._pseudo_label_loss(out_T, out_S['_inputs'])
                 loss = sum(losses.values())
             wrapper.update_params(loss)
             log.update({f'S.{k}': v.detach() for k, v in losses.items()})
         return log
 
-    def _pseudo_label_loss(self, inputs_T: Tensor, inputs_S: Tensor) -> Tensor:
-        samples = self.task.data_samples(inputs_T)
+    def _pseudo_label_loss(self, out_T: dict, inputs_S: Tensor) -> Tensor:
         with torch.no_grad():
-            results = self.teacher.predict(inputs_T, samples, rescale=False)
+            results = self.task.predict(self.teacher, out_T, out_T['_inputs'])
         targets = self.pseudo_label.make_targets(results)
         return self.pseudo_label(self.student.loss(inputs_S, targets))
 

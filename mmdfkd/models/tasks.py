@@ -33,8 +33,31 @@ class DetectionTask:
         feats = model.extract_feat(inputs)
         out: Dict[str, object] = {'feats': feats}
         if hasattr(model, 'bbox_head'):
-            out['head'] = self._train_mode_units(model.bbox_head, model.bbox_head(feats))
+            raw = model.bbox_head(feats)
+            out['_head_raw'] = raw  # for predict(): decoding needs the head's own units
+            out['head'] = self._train_mode_units(model.bbox_head, raw)
         return out
+
+    def predict(self, model: nn.Module, out: Dict[str, object], inputs: Tensor) -> list:
+        """Post-processed detections, decoded from ``forward``'s outputs when possible.
+
+        A one-stage detector's raw head outputs are decoded directly (no second
+        forward pass); other detectors run ``model.predict``.
+
+        Args:
+            model (nn.Module): The detector ``out`` came from.
+            out (dict): :meth:`forward`'s output for ``inputs``.
+            inputs (Tensor): (N, 3, H, W) normalised images.
+
+        Returns:
+            list[DetDataSample]: ``pred_instances`` in ``inputs``' coordinates.
+        """
+        samples = self.data_samples(inputs)
+        if '_head_raw' not in out or not hasattr(model.bbox_head, 'predict_by_feat'):
+            return model.predict(inputs, samples, rescale=False)
+        results = model.bbox_head.predict_by_feat(
+            *out['_head_raw'], batch_img_metas=[s.metainfo for s in samples], rescale=False)
+        return model.add_pred_to_datasample(samples, results)
 
     @staticmethod
     def _train_mode_units(head: nn.Module, outputs: tuple) -> tuple:

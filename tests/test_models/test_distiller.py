@@ -277,3 +277,18 @@ def test_fresh_student_batches_draw_a_new_scene_per_student_step(tmp_path):
 def test_fresh_student_batches_refuse_the_pixel_bank(tmp_path):
     with pytest.raises(ValueError, match='memory_capacity'):
         MODELS.build(det_distiller_cfg(tmp_path, 'pixel', fresh_student_batches=True))
+
+
+def test_pseudo_labels_decoded_from_the_recorded_head_equal_teacher_predict(tmp_path):
+    torch.manual_seed(0)
+    model = MODELS.build(det_distiller_cfg(tmp_path))
+    pixels = torch.rand(2, 3, 64, 64) * 255
+    with torch.no_grad():
+        out = model._run(model.teacher, model.teacher_recorder, pixels)
+        decoded = model.task.predict(model.teacher, out, out['_inputs'])
+        direct = model.teacher.predict(out['_inputs'], model.task.data_samples(out['_inputs']), rescale=False)
+    for a, b in zip(decoded, direct):
+        assert len(a.pred_instances) == len(b.pred_instances) > 0
+        assert torch.allclose(a.pred_instances.bboxes, b.pred_instances.bboxes)
+        assert torch.allclose(a.pred_instances.scores, b.pred_instances.scores)
+        assert torch.equal(a.pred_instances.labels, b.pred_instances.labels)
