@@ -32,7 +32,7 @@ setup(
     install_requires=read_requirements('runtime'),
     extras_require={
         'tests': read_requirements('tests'),
-        'export': ['onnx', 'onnxruntime'],
+        'export': read_requirements('export'),
     },
     license='Apache-2.0',
 )

@@ -140,9 +140,12 @@ EOF
 fi
 
 # ---------------------------------------------------------------------------
-step "mmengine, mmdet, timm, pycocotools, scikit-learn and mmdfkd (pip install -e .)" "1-3 min the first time, ~20 s after"
+step "mmengine, mmdet, timm, pycocotools, scikit-learn, onnx/onnxruntime and mmdfkd (pip install -e .)" "1-3 min the first time, ~20 s after"
+# requirements/export.txt (onnx, onnxruntime: prebuilt wheels) is optional for users, but the tests
+# check tools/export_student.py --onnx, so the set-up installs it.
 "${PIP[@]}" install -r "${REPO_ROOT}/requirements/runtime.txt" -r "${REPO_ROOT}/requirements/tests.txt" \
-    || fail "Could not install requirements/runtime.txt and requirements/tests.txt."
+    -r "${REPO_ROOT}/requirements/export.txt" \
+    || fail "Could not install requirements/runtime.txt, requirements/tests.txt and requirements/export.txt."
 "${PIP[@]}" install --no-build-isolation --no-deps -e "$REPO_ROOT" \
     || fail "pip install -e . failed."
 
@@ -150,7 +153,7 @@ step "mmengine, mmdet, timm, pycocotools, scikit-learn and mmdfkd (pip install -
 step "verify the stack" "10 s"
 "$PYTHON" - <<'EOF' || fail "The stack does not import; read the traceback above."
 import torch
-import mmcv, mmcv.ops, mmdet, mmengine, timm, pycocotools, sklearn  # noqa: F401
+import mmcv, mmcv.ops, mmdet, mmengine, timm, pycocotools, sklearn, onnx, onnxruntime  # noqa: F401
 import mmdfkd
 boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]])
 keep = mmcv.ops.nms(boxes, torch.tensor([0.9, 0.8]), 0.5)[1]
