@@ -162,18 +162,34 @@ def _atomic_write(path: str, write) -> None:
         raise
 
 
+def load_weights(model: nn.Module, state_dict: Dict[str, Tensor], what: str, hint: str) -> None:
+    """``model.load_state_dict(state_dict)`` with every mismatch listed in one error.
+
+    Keys ``model.state_dict()`` leaves out (a distiller's teacher) are not missing.
+
+    Raises:
+        RuntimeError: ``'{what} do not match'``, the missing and unexpected
+            keys, the shape mismatches, then ``hint``.
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}' for k, v in state_dict.items()
+              if k in own and v.shape != own[k].shape]
+    if missing or unexpected or shapes:
+        raise RuntimeError(f'{what} do not match: missing keys {missing[:8]}, unexpected keys {unexpected[:8]}, '
+                           f'shape mismatches (checkpoint vs model) {shapes[:8]}. {hint}')
+    model.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=False)
+
+
 def build_model(cfg: Config, state_dict: Optional[Dict[str, Tensor]] = None) -> nn.Module:
     """Build ``cfg.model`` in ``cfg.default_scope`` and load ``state_dict`` strictly, in eval mode."""
     from mmdfkd.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmdfkd'))
     model = MODELS.build(cfg.model)
     if state_dict is not None:
-        incompatible = model.load_state_dict(state_dict, strict=False)
-        if incompatible.missing_keys or incompatible.unexpected_keys:
-            raise RuntimeError(
-                'The checkpoint\'s student weights do not match the config\'s student: missing keys '
-                f'{incompatible.missing_keys[:8]}, unexpected keys {incompatible.unexpected_keys[:8]}. '
-                'Was the checkpoint trained with this config?')
+        load_weights(model, state_dict, 'The checkpoint\'s student weights and the config\'s student',
+                     'Was the checkpoint trained with this config?')
     return model.eval()
 
 
