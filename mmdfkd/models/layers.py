@@ -34,5 +34,6 @@ class LN2d(nn.Module):
             Tensor: (N, C, H, W).
         """
         x = x.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, x.shape[-1:], self.weight, self.bias, self.eps)
+        # weight.shape, not x.shape[-1:]: a constant when traced, so that ONNX export works
+        x = F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)

@@ -153,3 +153,23 @@ def test_cli_errors_are_one_line_messages(tmp_path, monkeypatch):
                                       str(tmp_path / 'e'), '--onnx', '--image', str(tmp_path / 'nope.png')])
     with pytest.raises(SystemExit, match='--image .* does not exist'):
         cli.main()
+
+
+@pytest.mark.parametrize('config', ['configs/dfkd_vitdet_tiny.py', 'configs/dfkd_deit_tiny.py'])
+def test_shipped_students_export_to_onnx(tmp_path, config):
+    """The students of the shipped configs (ViT + SimpleFPN + FCOS, timm DeiT) trace to ONNX and match."""
+    pytest.importorskip('onnxruntime', reason='pip install onnx onnxruntime (tools/install.sh does)')
+    import cv2
+    import numpy as np
+    from mmdfkd.export import build_model, student_config
+    config = osp.join(ROOT, config)
+    cfg = Config.fromfile(config)
+    torch.manual_seed(0)
+    student = build_model(student_config(cfg))  # random weights: no training run needed
+    torch.save({'state_dict': {f'student.{k}': v for k, v in student.state_dict().items()}}, tmp_path / 'run.pth')
+    out = export_student(config, str(tmp_path / 'run.pth'), str(tmp_path / 'export'))
+    size = cfg.model.generator.img_size
+    cv2.imwrite(str(tmp_path / 'img.png'), np.random.RandomState(0).randint(0, 256, (size, size, 3), np.uint8))
+    inputs = prepare_inputs(out['model'], out['cfg'], str(tmp_path / 'img.png'))
+    assert inputs.shape == (1, 3, size, size)
+    assert export_onnx(out['model'], out['task'], inputs, str(tmp_path / 'export' / 'student.onnx')) <= 1e-4
