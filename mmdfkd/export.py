@@ -226,7 +226,8 @@ def export_student(config: str, checkpoint: str, out_dir: str, cfg_options: Opti
 
     Returns:
         dict: ``config`` and ``checkpoint`` paths written, ``task``,
-        ``classes``, the loaded student ``model`` (eval mode) and its ``cfg``.
+        ``classes``, the loaded student ``model`` (eval mode), its ``cfg``
+        and ``img_size`` (H, W), the generator's: what the student was distilled on.
     """
     cfg = load_distiller_config(config, cfg_options)
     state, meta = load_distiller_checkpoint(checkpoint)
@@ -267,7 +268,10 @@ def export_student(config: str, checkpoint: str, out_dir: str, cfg_options: Opti
     _atomic_write(ckpt_path, lambda tmp: torch.save(dict(meta=out_meta, state_dict=student_state), tmp))
     model.cfg = Config.fromfile(cfg_path)
     model.dataset_meta = dataset_meta
-    return dict(config=cfg_path, checkpoint=ckpt_path, task=task, classes=classes, model=model, cfg=model.cfg)
+    img_size = cfg.model.generator.get('img_size', 224)
+    img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+    return dict(config=cfg_path, checkpoint=ckpt_path, task=task, classes=classes, model=model, cfg=model.cfg,
+                img_size=img_size)
 
 
 # --------------------------------------------------------------------- ONNX
@@ -343,7 +347,9 @@ def prepare_inputs(model: nn.Module, cfg: Config, image: str) -> Tensor:
 
 
 def default_test_image(cfg: Config, work_dir: str, img_size: Sequence[int]) -> Tuple[str, str]:
-    """The first image of the config's test set, or a random image written to ``work_dir``.
+    """The first image of the config's test set, or a random ``img_size`` image written to ``work_dir``.
+
+    Data-free users may have no test data at all; the ONNX check then runs on noise.
 
     Returns:
         tuple: (path, description).

@@ -13,6 +13,7 @@ onnxruntime on one test image.
 import argparse
 import os.path as osp
 import sys
+import tempfile
 
 from mmengine.config import DictAction
 
@@ -42,16 +43,12 @@ def main() -> None:
     if not args.onnx:
         return
     model, cfg = result['model'], result['cfg']
-    if args.image:
-        if not osp.isfile(args.image):
-            raise SystemExit(f'export_student: --image {args.image!r} does not exist.')
-        image, what = args.image, args.image
-    else:
-        from mmengine.config import Config
-        img_size = Config.fromfile(args.config).model.generator.get('img_size', 224)
-        img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-        image, what = export.default_test_image(cfg, args.out, img_size)
-    inputs = export.prepare_inputs(model, cfg, image)
+    if args.image and not osp.isfile(args.image):
+        raise SystemExit(f'export_student: --image {args.image!r} does not exist.')
+    with tempfile.TemporaryDirectory() as tmp:
+        image, what = (args.image, args.image) if args.image else \
+            export.default_test_image(cfg, tmp, result['img_size'])
+        inputs = export.prepare_inputs(model, cfg, image)
     path = osp.join(args.out, 'student.onnx')
     try:
         diff = export.export_onnx(model, result['task'], inputs, path, opset=args.opset,

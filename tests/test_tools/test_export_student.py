@@ -173,3 +173,16 @@ def test_shipped_students_export_to_onnx(tmp_path, config):
     inputs = prepare_inputs(out['model'], out['cfg'], str(tmp_path / 'img.png'))
     assert inputs.shape == (1, 3, size, size)
     assert export_onnx(out['model'], out['task'], inputs, str(tmp_path / 'export' / 'student.onnx')) <= 1e-4
+
+
+def test_onnx_check_image_falls_back_to_noise_without_test_data(tmp_path):
+    import shutil
+    from mmdfkd.export import default_test_image
+    config, ckpt, _ = cls_run(tmp_path)
+    out = export_student(config, ckpt, str(tmp_path / 'export'))
+    path, what = default_test_image(out['cfg'], str(tmp_path), out['img_size'])
+    assert path.endswith('00000.png') and what.startswith('the first test image')
+    shutil.rmtree(tmp_path / 'digits')
+    path, what = default_test_image(out['cfg'], str(tmp_path), out['img_size'])
+    assert what.startswith('a random 32x32 image (the test set could not be read') and osp.isfile(path)
+    assert prepare_inputs(out['model'], out['cfg'], path).shape == (1, 3, 32, 32)
