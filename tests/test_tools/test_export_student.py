@@ -124,7 +124,8 @@ def test_a_plain_model_config_is_refused(tmp_path):
 
 def test_student_weights_of_another_architecture_are_refused(tmp_path):
     config, ckpt, _ = det_run(tmp_path)
-    with pytest.raises(RuntimeError, match="student weights and the config's student do not match: missing keys \\['bbox_head.cls_convs.1"):
+    with pytest.raises(RuntimeError, match=r"student weights and the config's student do not match: "
+                                           r"missing keys \['bbox_head.cls_convs.1"):
         export_student(config, ckpt, str(tmp_path / 'export'),
                        cfg_options={'model.student.bbox_head.stacked_convs': 2})
 
