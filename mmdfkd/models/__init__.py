@@ -10,6 +10,6 @@ from .recorders import ModuleRecorder  # noqa: F401
 from .augment import DifferentiableAugment  # noqa: F401
 from .generators import (BaseGenerator, ConvGenerator, LayoutSampler, PixelBankGenerator,  # noqa: F401
                          TransformerGenerator)
-from .priors import (AdversarialPrior, AttentionConsistencyPrior, BasePrior, ConfidencePrior,  # noqa: F401
+from .priors import (AdversarialPrior, AttentionConsistencyPrior, BasePrior, ClsTaskPrior, ConfidencePrior,  # noqa: F401
                      DetTaskPrior, L2Prior, NormStatsPrior, PatchSimilarityEntropyPrior, SynthesisContext, TVPrior)
 from .distiller import DataFreeDistiller  # noqa: F401
