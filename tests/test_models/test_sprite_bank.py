@@ -75,3 +75,25 @@ def test_sprite_bank_errors_name_the_fix():
         gen(2, None)
     with pytest.raises(ValueError, match=r'labels must lie in \[0, 2\)'):
         gen(1, [dict(bboxes=torch.tensor([[0., 0., 8., 8.]]), labels=torch.tensor([5]))])
+
+
+def test_learned_backgrounds_are_drawn_from_the_bank_and_receive_gradients():
+    torch.manual_seed(0)
+    one = SpriteBankGenerator(img_size=16, num_classes=2, background='learned', field_std=(0, 0), noise_std=(0, 0))
+    assert torch.equal(one.background_logits, torch.zeros(1, 3))  # one colour: starts mid-grey
+    gen = SpriteBankGenerator(img_size=16, num_classes=2, background='learned', num_backgrounds=3,
+                              field_std=(0, 0), noise_std=(0, 0))
+    with torch.no_grad():
+        gen.alpha_logits.fill_(-30.0)  # transparent sprites: the image is its background
+    layout = [dict(bboxes=torch.tensor([[0., 0., 8., 8.]]), labels=torch.tensor([1]))] * 6
+    out = gen(6, layout)
+    colours = 255 * torch.sigmoid(gen.background_logits.detach())
+    for image in out.detach():
+        assert (image.flatten(1).std(1) < 1e-3).all()
+        assert torch.isclose(image[:, 0, 0][None], colours, atol=1e-3).all(1).any()
+    out.mean().backward()
+    assert gen.background_logits.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="background must be 'random' or 'learned'"):
+        SpriteBankGenerator(img_size=16, num_classes=2, background='photo')
+    with pytest.raises(ValueError, match='num_backgrounds must be >= 1'):
+        SpriteBankGenerator(img_size=16, num_classes=2, background='learned', num_backgrounds=0)

@@ -66,6 +66,18 @@ class SpriteBankGenerator(BaseGenerator):
             Default: (0, 60).
         noise_std (tuple[float, float]): Range of the pixel-noise std per
             image. Default: (0, 20).
+        background (str): 'random' (a uniformly random base colour per
+            image) or 'learned' (``num_backgrounds`` base colours, parameters
+            the teacher's loss optimises like the sprites; each image picks
+            one at random, and the field and the noise still vary per image).
+            A teacher trained on a single background (e.g. white digits on
+            black) recognises almost nothing on random colours and so cannot
+            teach its classes there; learned backgrounds let it pull them
+            towards colours it knows. Default: 'random'.
+        num_backgrounds (int): Learned base colours (``background='learned'``).
+            One starts mid-grey; several start uniformly random, so that the
+            teacher's loss can pull each to the nearest colour it knows, and
+            the student sees more than one. Default: 1.
     """
 
     def __init__(self,
@@ -79,7 +91,9 @@ class SpriteBankGenerator(BaseGenerator):
                  min_contrast: float = 64.0,
                  field_grid: int = 4,
                  field_std: Tuple[float, float] = (0.0, 60.0),
-                 noise_std: Tuple[float, float] = (0.0, 20.0)) -> None:
+                 noise_std: Tuple[float, float] = (0.0, 20.0),
+                 background: str = 'random',
+                 num_backgrounds: int = 1) -> None:
         if num_classes is None or num_classes < 1:
             raise ValueError('SpriteBankGenerator draws one sprite per box of the layout and needs '
                              f'num_classes >= 1 (the teacher\'s classes), got {num_classes}.')
@@ -89,6 +103,10 @@ class SpriteBankGenerator(BaseGenerator):
                              f'{sprites_per_class}, {sprite_size} and {field_grid}.')
         if ink not in ('random', 'learned'):
             raise ValueError(f"ink must be 'random' or 'learned', got {ink!r}.")
+        if background not in ('random', 'learned'):
+            raise ValueError(f"background must be 'random' or 'learned', got {background!r}.")
+        if num_backgrounds < 1:
+            raise ValueError(f'num_backgrounds must be >= 1, got {num_backgrounds}.')
         if not 0 <= min_contrast < 255:
             raise ValueError(f'min_contrast must be in [0, 255), got {min_contrast}.')
         self.sprites_per_class = sprites_per_class
@@ -101,6 +119,12 @@ class SpriteBankGenerator(BaseGenerator):
         self.alpha_logits = nn.Parameter(init_mean + torch.randn(*shape, 1, sprite_size, sprite_size) * init_std)
         self.colour_logits = (nn.Parameter(torch.randn(*shape, 3, sprite_size, sprite_size) * init_std)
                               if ink == 'learned' else None)
+        self.background_logits = None
+        if background == 'learned':
+            # One: mid-grey, sigmoid(0) * 255; several: uniform colours in (0, 255), i.e. logit(U(0, 1)).
+            init = (torch.zeros(1, 3) if num_backgrounds == 1 else
+                    torch.logit(torch.rand(num_backgrounds, 3).clamp(0.02, 0.98)))
+            self.background_logits = nn.Parameter(init)
 
     def background(self, batch_size: int, device: torch.device) -> Tuple[Tensor, Tensor]:
         """Draw procedural backgrounds.
@@ -110,7 +134,11 @@ class SpriteBankGenerator(BaseGenerator):
             (N, 3) base colours.
         """
         height, width = self.img_size
-        base = torch.rand(batch_size, 3, device=device) * 255
+        if self.background_logits is None:
+            base = torch.rand(batch_size, 3, device=device) * 255
+        else:
+            picks = torch.randint(0, len(self.background_logits), (batch_size, ), device=device)
+            base = 255 * torch.sigmoid(self.background_logits)[picks]
         field_std = self._uniform(self.field_std, batch_size, device)
         field = torch.randn(batch_size, 3, self.field_grid, self.field_grid, device=device)
         field = F.interpolate(field, size=(height, width), mode='bilinear', align_corners=False)
@@ -162,7 +190,7 @@ class SpriteBankGenerator(BaseGenerator):
             if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
                 raise ValueError(f'layout labels must lie in [0, {self.num_classes}), got {labels.tolist()}')
             picks = torch.randint(0, self.sprites_per_class, (len(labels), )).tolist()
-            inks = self.random_ink(base[i].expand(len(labels), 3)) if self.ink == 'random' else None
+            inks = self.random_ink(base[i].detach().expand(len(labels), 3)) if self.ink == 'random' else None
             for j, (box, label) in enumerate(zip(item['bboxes'].tolist(), labels.tolist())):
                 x0, y0 = max(0, int(math.floor(box[0]))), max(0, int(math.floor(box[1])))
                 x1, y1 = min(width, int(math.ceil(box[2]))), min(height, int(math.ceil(box[3])))
