@@ -303,6 +303,10 @@ class RawStudent(nn.Module):
 
     def __init__(self, model: nn.Module, task: str) -> None:
         super().__init__()
+        if task == 'det' and not hasattr(model, 'bbox_head'):
+            raise ValueError(f'ONNX export covers one-stage detectors, whose dense head gives the raw outputs; '
+                             f'{type(model).__name__} needs proposals and RoI operators. Deploy its student.py and '
+                             'student.pth with PyTorch (mmdet.apis.init_detector), or convert them with MMDeploy.')
         self.model = model
         self.task = task
 
@@ -394,6 +398,7 @@ def export_onnx(model: nn.Module, task: str, inputs: Tensor, path: str, opset: i
 
     Raises:
         RuntimeError: the difference exceeds ``atol``.
+        ValueError: a two-stage detector (see :class:`RawStudent`).
     """
     onnx, ort = require_onnx()
     net = RawStudent(model.eval(), task).eval()

@@ -34,7 +34,10 @@ def main() -> None:
     args = parse_args()
     from mmdfkd import export
     if args.onnx:
-        export.require_onnx()  # before any work
+        try:
+            export.require_onnx()  # before any work
+        except ImportError as err:
+            raise SystemExit(f'export_student: {err}')
     try:
         result = export.export_student(args.config, args.checkpoint, args.out, args.cfg_options)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
@@ -53,7 +56,7 @@ def main() -> None:
     try:
         diff = export.export_onnx(model, result['task'], inputs, path, opset=args.opset,
                                   metadata=export.onnx_metadata(model, result['task'], result['classes'], inputs))
-    except RuntimeError as err:
+    except (ValueError, RuntimeError) as err:
         print(f'export_student: {err}', file=sys.stderr)
         raise SystemExit(1)
     print(f'wrote {path} (input {list(inputs.shape)}); onnxruntime vs PyTorch on {what}: '

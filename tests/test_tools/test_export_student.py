@@ -156,10 +156,8 @@ def test_cli_errors_are_one_line_messages(tmp_path, monkeypatch):
         cli.main()
 
 
-@pytest.mark.parametrize('config', ['configs/dfkd_vitdet_tiny.py', 'configs/dfkd_deit_tiny.py'])
-def test_shipped_students_export_to_onnx(tmp_path, config):
-    """The students of the shipped configs (ViT + SimpleFPN + FCOS, timm DeiT) trace to ONNX and match."""
-    pytest.importorskip('onnxruntime', reason='pip install onnx onnxruntime (tools/install.sh does)')
+def _export_shipped(tmp_path, config: str):
+    """Export the student of a shipped config with random weights; return (export result, test input)."""
     import cv2
     import numpy as np
     from mmdfkd.export import build_model, student_config
@@ -173,7 +171,26 @@ def test_shipped_students_export_to_onnx(tmp_path, config):
     cv2.imwrite(str(tmp_path / 'img.png'), np.random.RandomState(0).randint(0, 256, (size, size, 3), np.uint8))
     inputs = prepare_inputs(out['model'], out['cfg'], str(tmp_path / 'img.png'))
     assert inputs.shape == (1, 3, size, size)
+    return out, inputs
+
+
+@pytest.mark.parametrize('config', ['configs/dfkd_vitdet_tiny.py', 'configs/dfkd_vitdet_tiny_r18-student.py',
+                                    'configs/dfkd_deit_tiny.py'])
+def test_shipped_students_export_to_onnx(tmp_path, config):
+    """The students of the shipped configs (ViT + SimpleFPN / ResNet + FPN + FCOS, timm DeiT) trace and match."""
+    pytest.importorskip('onnxruntime', reason='pip install onnx onnxruntime (tools/install.sh does)')
+    out, inputs = _export_shipped(tmp_path, config)
     assert export_onnx(out['model'], out['task'], inputs, str(tmp_path / 'export' / 'student.onnx')) <= 1e-4
+
+
+def test_two_stage_student_exports_for_mmdet_but_not_onnx(tmp_path):
+    from mmdet.apis import inference_detector, init_detector
+    out, inputs = _export_shipped(tmp_path, 'configs/dfkd_vitdet_faster-rcnn-student.py')
+    model = init_detector(out['config'], out['checkpoint'], device='cpu')
+    assert type(model).__name__ == 'FasterRCNN'
+    assert len(inference_detector(model, str(tmp_path / 'img.png')).pred_instances) > 0
+    with pytest.raises(ValueError, match='ONNX export covers one-stage detectors.*FasterRCNN'):
+        export_onnx(out['model'], 'det', inputs, str(tmp_path / 'export' / 'student.onnx'))
 
 
 def test_onnx_check_image_falls_back_to_noise_without_test_data(tmp_path):
