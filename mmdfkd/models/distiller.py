@@ -99,6 +99,9 @@ class DataFreeDistiller(BaseModel):
             current batch. For generators whose images are cheap to draw
             (conv, transformer, sprite bank); not the pixel bank, whose
             images are the batch being optimised.
+        generator_warmup_iters (int): first iterations that train only the
+            generator (no student steps), so the student starts on images
+            the teacher already recognises. Default: 0.
         adv_warmup_iters (int): iterations before priors flagged adversarial
             (``AdversarialPrior``) are switched on, so the generator first
             learns the teacher's task.
@@ -126,6 +129,7 @@ class DataFreeDistiller(BaseModel):
                  memory_capacity: int = 0,
                  fresh_student_batches: bool = False,
                  refine_ratio: float = 0.0,
+                 generator_warmup_iters: int = 0,
                  adv_warmup_iters: int = 0,
                  max_bad_steps: int = 10,
                  data_preprocessor: Optional[dict] = None,
@@ -167,6 +171,7 @@ class DataFreeDistiller(BaseModel):
         if not 0.0 <= refine_ratio <= 1.0:
             raise ValueError(f'refine_ratio must be in [0, 1], got {refine_ratio}.')
         self.refine_ratio = refine_ratio
+        self.generator_warmup_iters = generator_warmup_iters
         self.adv_warmup_iters = adv_warmup_iters
         self.max_bad_steps = max_bad_steps
         self._bad_steps = 0
@@ -423,7 +428,8 @@ class DataFreeDistiller(BaseModel):
         if torch.isfinite(pixels).all():
             self.last_synthetic = pixels
             self.memory.push(pixels, layout)
-        log.update(self._student_phase(pixels.nan_to_num(), layout, optim_wrapper['student']))
+        if int(self._iter) >= self.generator_warmup_iters:
+            log.update(self._student_phase(pixels.nan_to_num(), layout, optim_wrapper['student']))
         self._iter += 1
         return log
 

@@ -292,3 +292,15 @@ def test_pseudo_labels_decoded_from_the_recorded_head_equal_teacher_predict(tmp_
         assert torch.allclose(a.pred_instances.bboxes, b.pred_instances.bboxes)
         assert torch.allclose(a.pred_instances.scores, b.pred_instances.scores)
         assert torch.equal(a.pred_instances.labels, b.pred_instances.labels)
+
+
+def test_generator_warmup_iters_train_only_the_generator_first(tmp_path):
+    torch.manual_seed(0)
+    model, optim = build_with_optim(det_distiller_cfg(tmp_path, 'conv', generator_warmup_iters=1))
+    model.train()
+    student0, generator0 = snapshot(model.student), snapshot(model.generator)
+    log = model.train_step(dict(index=[0, 1]), optim)
+    assert not any(k.startswith('S.') for k in log)
+    assert changed(generator0, model.generator) and not changed(student0, model.student)
+    log = model.train_step(dict(index=[0, 1]), optim)
+    assert 'S.loss_head' in log and changed(student0, model.student)
