@@ -272,6 +272,34 @@ def test_config_builds_and_runs_one_train_step(name, kind, tmp_path, monkeypatch
     assert changed(student0, model.student)
 
 
+def test_sprite_preset_builds_and_updates_generator_and_student_not_teacher(tmp_path, monkeypatch):
+    """MMDFKD_GENERATOR=sprite: sprite bank + one-box layouts + ClsTaskPrior + fresh student batches."""
+    from mmengine.optim import build_optim_wrapper
+    monkeypatch.setenv('MMDFKD_GENERATOR', 'sprite')
+    cfg = load('dfkd_deit_tiny.py')
+    assert cfg.generator_kind == 'sprite' and cfg.model.generator.type == 'SpriteBankGenerator'
+    assert set(cfg.model.priors) == {'task'} and cfg.model.priors.task.type == 'ClsTaskPrior'
+    assert cfg.model.layout_sampler.max_objects == 1 and cfg.model.layout_sampler.max_size == 32
+    assert cfg.model.fresh_student_batches and cfg.model.memory_capacity == 0
+    assert cfg.train_cfg.max_iters == cfg.sprite_iters
+    cfg.merge_from_dict({'train_dataloader.batch_size': 4})
+    cfg.model.teacher.checkpoint = save_random_teacher(cfg, str(tmp_path / 'teacher.pth'))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.train()
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    teacher0, student0, generator0 = snapshot(model.teacher), snapshot(model.student), snapshot(model.generator)
+    log = model.train_step(dict(index=[0, 1, 2, 3]), optim)
+    assert set(log) == {'G.loss_task', 'S.loss_kd', 'S.loss_ce', 'S.loss_patch'}
+    assert all(torch.isfinite(v) for v in log.values())
+    assert changed(student0, model.student) and changed(generator0, model.generator)
+    for name in ('alpha_logits', 'colour_logits', 'background_logits'):  # sprites, inks, backgrounds all learn
+        assert not torch.equal(generator0[name], getattr(model.generator, name)), name
+    assert not changed(teacher0, model.teacher)
+    assert all(p.grad is None for p in model.teacher.parameters())
+    assert model.last_synthetic.shape == (4, 3, 32, 32) and len(model.memory) == 0
+
+
 def test_short_run_reports_top1_on_digits_cls(tmp_path):
     """2 iterations of configs/dfkd_deit_tiny.py (tiny widths) on a Digits-Cls fixture -> accuracy/top1."""
     from mmengine.runner import Runner

@@ -1,0 +1,43 @@
+"""tools/benchmark_cls.py helpers: which validation it credits, the command it records."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import time
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+spec = importlib.util.spec_from_file_location('benchmark_cls', osp.join(REPO_ROOT, 'tools', 'benchmark_cls.py'))
+benchmark_cls = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(benchmark_cls)
+
+
+def write_scalars(work_dir, run, entries, mtime=None):
+    path = osp.join(work_dir, run, 'vis_data', 'scalars.json')
+    os.makedirs(osp.dirname(path))
+    with open(path, 'w') as f:
+        f.writelines(json.dumps(e) + '\n' for e in entries)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+
+
+def test_last_val_metrics_takes_the_last_validation_of_the_newest_run_not_the_best(tmp_path):
+    work_dir = str(tmp_path)
+    write_scalars(work_dir, '20260101_000000', [{'accuracy/top1': 0.9, 'step': 100}], mtime=time.time() - 100)
+    write_scalars(work_dir, '20260101_010000', [
+        {'loss': 1.0, 'step': 50}, {'accuracy/top1': 0.7, 'step': 100}, {'loss': 0.5, 'step': 150},
+        {'accuracy/top1': 0.6, 'step': 200}])
+    assert benchmark_cls.last_val_metrics(work_dir) == {'accuracy/top1': 0.6, 'step': 200}
+    # A run started after every scalars file was written (it failed before validating) gets nothing.
+    assert benchmark_cls.last_val_metrics(work_dir, since=time.time() + 10) is None
+    assert benchmark_cls.last_val_metrics(str(tmp_path / 'missing')) is None
+
+
+def test_commands_name_the_kind_threads_and_options():
+    args = benchmark_cls.argparse.Namespace(config='configs/dfkd_deit_tiny.py', work_dir='work_dirs/b',
+                                            cfg_options=['train_cfg.max_iters=10'])
+    cmd = benchmark_cls.train_command(args, 'sprite')
+    assert cmd == ['python', 'tools/train.py', 'configs/dfkd_deit_tiny.py', '--work-dir', 'work_dirs/b/sprite',
+                   '--cfg-options', 'train_cfg.max_iters=10']
+    line = benchmark_cls.shell_line({'OMP_NUM_THREADS': '1', 'MMDFKD_GENERATOR': 'sprite'}, cmd)
+    assert line.startswith('OMP_NUM_THREADS=1 MMDFKD_GENERATOR=sprite python tools/train.py')
+    assert set(benchmark_cls.KINDS) == {'sprite', 'vit', 'conv', 'pixel'}

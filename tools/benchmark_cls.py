@@ -1,0 +1,135 @@
+"""Benchmark data-free classification distillation on Digits-Cls, one run per generator kind.
+
+    python tools/benchmark_cls.py [--kinds sprite vit conv pixel] [--config configs/dfkd_deit_tiny.py]
+        [--work-dir work_dirs/benchmark_cls] [--out work_dirs/benchmark_cls/results.md]
+        [--threads 1] [--cfg-options key=value ...]
+
+For each kind this runs ``tools/train.py`` in a subprocess with ``MMDFKD_GENERATOR=<kind>`` (the
+config's generator switch), times it, and reads the student's top-1 on the REAL val split at the
+last iteration (not the best one: picking the best on val would select on the test data). The
+teacher is scored once on the same split. The markdown table (student top-1, teacher top-1,
+student / teacher, wall time, exact command) is printed and written to ``--out``.
+
+Not a test: each run trains for minutes. Needs the teacher checkpoint that the config names and
+``python tools/prepare_data.py digits-cls``.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import shlex
+import subprocess
+import sys
+import time
+from glob import glob
+from typing import Dict, List, Optional
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+KINDS = ('sprite', 'vit', 'conv', 'pixel')
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Data-free cls distillation: one run per generator kind')
+    parser.add_argument('--config', default='configs/dfkd_deit_tiny.py', help='data-free cls config')
+    parser.add_argument('--kinds', nargs='+', default=list(KINDS), choices=KINDS, help='generator kinds to run')
+    parser.add_argument('--work-dir', default='work_dirs/benchmark_cls', help='one sub-folder per kind')
+    parser.add_argument('--out', default=None, help='markdown file (default: <work-dir>/results.md)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='OMP_NUM_THREADS of each run (default 1: fastest on a busy 2-core machine)')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='extra key=value overrides passed to every run (e.g. train_cfg.max_iters=100)')
+    return parser.parse_args()
+
+
+def train_command(args: argparse.Namespace, kind: str) -> List[str]:
+    cmd = ['python', 'tools/train.py', args.config, '--work-dir', osp.join(args.work_dir, kind)]
+    if args.cfg_options:
+        cmd += ['--cfg-options'] + list(args.cfg_options)
+    return cmd
+
+
+def shell_line(env: Dict[str, str], cmd: List[str]) -> str:
+    return ' '.join([f'{k}={v}' for k, v in env.items()] + [shlex.quote(c) for c in cmd])
+
+
+def last_val_metrics(work_dir: str, since: float = 0.0) -> Optional[dict]:
+    """The last validation entry of the newest run in ``work_dir`` (MMEngine's scalars.json).
+
+    Runs whose scalars were last written before ``since`` (a ``time.time()``) are ignored, so a
+    run that failed before validating is not credited with an older run's result.
+    """
+    runs = sorted(p for p in glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')) if osp.getmtime(p) >= since)
+    if not runs:
+        return None
+    last = None
+    with open(runs[-1]) as f:
+        for line in f:
+            entry = json.loads(line)
+            if 'accuracy/top1' in entry:
+                last = entry
+    return last
+
+
+def teacher_top1(config: str, work_dir: str) -> float:
+    """Score the distiller's teacher on the config's val split, in this process."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    import mmdfkd  # noqa: F401  (registries, checkpoint allow-list)
+    cfg = Config.fromfile(config)
+    teacher = cfg.model.teacher
+    if 'config' not in teacher:
+        raise ValueError('the benchmark scores teachers given as teacher.config; this one has none')
+    teacher_cfg = Config.fromfile(teacher.config)
+    teacher_cfg.load_from = teacher.checkpoint
+    teacher_cfg.work_dir = work_dir
+    teacher_cfg.test_dataloader = cfg.val_dataloader  # the split the student is scored on
+    teacher_cfg.test_evaluator = cfg.val_evaluator
+    return float(Runner.from_cfg(teacher_cfg).test()['accuracy/top1'])
+
+
+def main() -> None:
+    args = parse_args()
+    os.chdir(REPO_ROOT)
+    out = args.out or osp.join(args.work_dir, 'results.md')
+    rows = []
+    for kind in args.kinds:
+        env = {'OMP_NUM_THREADS': str(args.threads), 'MMDFKD_GENERATOR': kind}
+        cmd = train_command(args, kind)
+        line = shell_line(env, cmd)
+        print(f'[benchmark] {line}', flush=True)
+        start = time.time()
+        log_path = osp.join(args.work_dir, f'{kind}.log')
+        os.makedirs(args.work_dir, exist_ok=True)
+        with open(log_path, 'w') as log:
+            code = subprocess.call(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        wall = time.time() - start
+        metrics = last_val_metrics(osp.join(args.work_dir, kind), since=start)
+        if code != 0 or metrics is None:
+            print(f'[benchmark] {kind} failed (exit {code}); see {log_path}', file=sys.stderr)
+        print(f'[benchmark] {kind}: top-1 {None if metrics is None else metrics["accuracy/top1"]} '
+              f'in {wall / 60:.1f} min', flush=True)
+        rows.append(dict(kind=kind, top1=None if metrics is None else metrics['accuracy/top1'],
+                         step=None if metrics is None else metrics.get('step'), wall=wall, command=line))
+    top1_T = teacher_top1(args.config, osp.join(args.work_dir, 'teacher'))
+    table = ['| generator | student top-1 | teacher top-1 | student / teacher | wall time | command |',
+             '|---|---|---|---|---|---|']
+    for row in rows:
+        top1 = 'failed' if row['top1'] is None else f"{100 * row['top1']:.2f}% (iter {row['step']})"
+        ratio = '-' if row['top1'] is None else f"{row['top1'] / top1_T:.3f}"
+        table.append(f"| {row['kind']} | {top1} | {100 * top1_T:.2f}% | {ratio} | {row['wall'] / 60:.1f} min | "
+                     f"`{row['command']}` |")
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
+    table.append('')
+    table.append(f'Commit {commit or "unknown"}, {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, '
+                 f'OMP_NUM_THREADS={args.threads}; student top-1 at the last iteration, on the real val split.')
+    text = '\n'.join(table) + '\n'
+    print(text)
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    with open(out, 'w') as f:
+        f.write(text)
+    print(f'[benchmark] table written to {out}')
+
+
+if __name__ == '__main__':
+    main()
