@@ -72,6 +72,13 @@ RUNTIME = dict(default_scope='mmdfkd', log_level='WARNING', randomness=dict(seed
                log_processor=dict(type='LogProcessor', window_size=1, by_epoch=False))
 
 
+def _fcos(**kwargs) -> dict:
+    """tiny_fcos with score_thr 0: a random model's scores are ~0.01, and COCO metrics need detections."""
+    model = tiny_fcos(**kwargs)
+    model['test_cfg'] = dict(model['test_cfg'], score_thr=0.0)
+    return model
+
+
 def write_tiny_benchmark(folder, train_teacher: bool = True, max_iters: int = 2) -> dict:
     """Write data, teacher config (and checkpoint) and distillation config; returns their paths."""
     from mmdfkd.registry import MODELS
@@ -80,7 +87,7 @@ def write_tiny_benchmark(folder, train_teacher: bool = True, max_iters: int = 2)
     teacher_work_dir = osp.join(folder, 'teacher')
     teacher_ckpt = osp.join(teacher_work_dir, f'iter_{max_iters}.pth')
     teacher_cfg = dict(
-        RUNTIME, model=tiny_fcos(), work_dir=teacher_work_dir,
+        RUNTIME, model=_fcos(), work_dir=teacher_work_dir,
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters),
         optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)),
         **_dataloaders(data_root))
@@ -89,10 +96,11 @@ def write_tiny_benchmark(folder, train_teacher: bool = True, max_iters: int = 2)
     if train_teacher:
         torch.manual_seed(0)
         os.makedirs(teacher_work_dir, exist_ok=True)
-        torch.save({'state_dict': MODELS.build(tiny_fcos()).state_dict()}, teacher_ckpt)
+        torch.save({'state_dict': MODELS.build(_fcos()).state_dict()}, teacher_ckpt)
     model = det_distiller_cfg(pathlib.Path(folder), 'conv', priors=dict(task=dict(type='DetTaskPrior')), generator_steps=1,
                               student_steps=1, memory_capacity=4)
     model['teacher'] = dict(config=teacher_config, checkpoint=teacher_ckpt)
+    model['student'] = _fcos(embed_dim=16, neck=16, depth=1)
     dataloaders = _dataloaders(data_root)
     dataloaders['train_dataloader'] = dict(
         batch_size=2, num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=False),

@@ -3,10 +3,11 @@ from .base import BaseGenerator
 from .conv_generator import ConvGenerator
 from .layout import LayoutSampler, render_layout
 from .pixel_bank import PixelBankGenerator
+from .real_images import RealImageGenerator
 from .sprite_bank import SpriteBankGenerator
 from .vit_generator import TransformerGenerator
 
 __all__ = [
-    'BaseGenerator', 'ConvGenerator', 'LayoutSampler', 'PixelBankGenerator', 'SpriteBankGenerator',
-    'TransformerGenerator', 'render_layout'
+    'BaseGenerator', 'ConvGenerator', 'LayoutSampler', 'PixelBankGenerator', 'RealImageGenerator',
+    'SpriteBankGenerator', 'TransformerGenerator', 'render_layout'
 ]

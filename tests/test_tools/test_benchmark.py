@@ -1,0 +1,59 @@
+"""mmdfkd.benchmark: params/FLOPs, interleaved latency, and Runner vs plain-PyTorch timing."""
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmdfkd.benchmark import (PlainDistillStep, benchmark_overhead, build_teacher_student, compare_latency,
+                              complexity, latency_report)
+from tiny_pipeline import write_tiny_benchmark
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path):
+    return Config.fromfile(write_tiny_benchmark(tmp_path)['config'])
+
+
+def test_complexity_counts_params_and_flops(tiny_cfg):
+    teacher, student = build_teacher_student(tiny_cfg)
+    info_T, info_S = complexity(teacher, (64, 64)), complexity(student, (64, 64))
+    assert info_T['params'] == sum(p.numel() for p in teacher.parameters())
+    assert 0 < info_S['flops'] < info_T['flops'] and info_S['params'] < info_T['params']
+
+
+def test_compare_latency_returns_medians_and_restores_threads(tiny_cfg):
+    teacher, student = build_teacher_student(tiny_cfg)
+    threads = torch.get_num_threads()
+    result = compare_latency(dict(teacher=teacher, student=student), (64, 64), repeats=3, warmup=1, threads=1)
+    assert torch.get_num_threads() == threads and result['threads'] == 1
+    for name in ('teacher', 'student'):
+        times = sorted(result[name]['times_ms'])
+        assert len(times) == 3 and result[name]['median_ms'] == times[1] > 0
+
+
+def test_latency_report_ratios(tiny_cfg):
+    report = latency_report(tiny_cfg, repeats=2, warmup=1)
+    assert report['input_size'] == [64, 64]
+    assert report['latency_ratio'] == pytest.approx(report['student']['latency_ms'] / report['teacher']['latency_ms'])
+    assert 0 < report['params_ratio'] < 1 and 0 < report['flops_ratio'] < 1
+
+
+def test_overhead_times_both_loops(tiny_cfg, tmp_path):
+    result = benchmark_overhead(tiny_cfg, steps=2, warmup=1, work_dir=str(tmp_path / 'overhead'))
+    assert len(result['runner_times_ms']) == len(result['plain_times_ms']) == 2
+    assert result['runner_ms'] > 0 and result['plain_ms'] > 0
+    assert result['ratio'] == pytest.approx(result['runner_ms'] / result['plain_ms'])
+
+
+def test_plain_step_trains_student_and_generator_not_teacher(tiny_cfg):
+    from mmdfkd.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_cfg.model).train()
+    before = {k: v.clone() for k, v in model.state_dict(keep_vars=False).items()}
+    teacher = {k: v.clone() for k, v in model.teacher.state_dict().items()}
+    log = PlainDistillStep(model, tiny_cfg.optim_wrapper)(2)
+    assert set(log) == {'G.loss', 'S.loss'} and all(torch.isfinite(v) for v in log.values())
+    after = model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith('student.'))
+    assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith('generator.'))
+    assert all(torch.equal(v, model.teacher.state_dict()[k]) for k, v in teacher.items())
+    assert int(model._iter) == 1
