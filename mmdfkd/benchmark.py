@@ -206,7 +206,7 @@ class PlainDistillStep:
     ``clip_grad_norm_`` when the config clips). Supports the generator-phase
     priors (adversarial ones included), refinement from the memory
     (``refine_ratio``), replay, fresh student batches, distillation losses with
-    connectors and pseudo labels.
+    connectors, pseudo labels and the generator warm-up.
 
     Args:
         model (DataFreeDistiller): a distiller of its own (not the Runner's).
@@ -282,8 +282,9 @@ class PlainDistillStep:
         with torch.no_grad():
             pixels = m.generator(batch_size, layout).detach()
         m.memory.push(pixels, layout)
-        # student phase
-        for step in range(m.student_steps):
+        # student phase (none during the distiller's generator warm-up)
+        student_steps = m.student_steps if int(m._iter) >= getattr(m, 'generator_warmup_iters', 0) else 0
+        for step in range(student_steps):
             if m.fresh_student_batches and step > 0:
                 batch_layout = m._sample_layout(batch_size, device)
                 with torch.no_grad():

@@ -242,8 +242,8 @@ def real_image_distill_config(cfg: Config, teacher_config: str) -> Config:
     The generator is a :class:`RealImageGenerator` over the teacher config's
     train split (annotations unused: the student learns only from the teacher
     through the same distillation losses and pseudo labels); no generator
-    updates, priors, replay or refinement; every student step gets a fresh
-    real batch.
+    updates, priors, replay, refinement or generator warm-up; every student
+    step gets a fresh real batch.
     """
     teacher_cfg = Config.fromfile(teacher_config)
     if teacher_cfg.get('train_dataloader') is None:
@@ -258,6 +258,7 @@ def real_image_distill_config(cfg: Config, teacher_config: str) -> Config:
     new.model.memory_capacity = 0
     new.model.fresh_student_batches = True
     new.model.adv_warmup_iters = 0
+    new.model.generator_warmup_iters = 0
     new.custom_hooks = [h for h in (new.get('custom_hooks') or []) if h.get('type') != 'SyntheticImageHook']
     return new
 

@@ -57,3 +57,11 @@ def test_plain_step_trains_student_and_generator_not_teacher(tiny_cfg):
     assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith('generator.'))
     assert all(torch.equal(v, model.teacher.state_dict()[k]) for k, v in teacher.items())
     assert int(model._iter) == 1
+
+
+def test_plain_step_skips_the_student_during_generator_warmup(tiny_cfg):
+    from mmdfkd.registry import MODELS
+    tiny_cfg.model.generator_warmup_iters = 1
+    model = MODELS.build(tiny_cfg.model).train()
+    log = PlainDistillStep(model, tiny_cfg.optim_wrapper)(2)
+    assert set(log) == {'G.loss'}

@@ -56,9 +56,10 @@ def _dataloaders(data_root: str) -> dict:
     evaluator = dict(type='CocoMetric', ann_file=osp.join(data_root, 'annotations', 'instances_val.json'),
                      metric='bbox')
     return dict(
-        train_dataloader=dict(batch_size=2, num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=True),
-                              dataset=dict(dataset, ann_file='annotations/instances_train.json',
-                                           data_prefix=dict(img='images/train/'), pipeline=pipeline)),
+        train_dataloader=dict(
+            batch_size=2, num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=True),
+            dataset=dict(dataset, ann_file='annotations/instances_train.json', data_prefix=dict(img='images/train/'),
+                         pipeline=pipeline)),
         val_dataloader=val, test_dataloader=val, val_evaluator=evaluator, test_evaluator=evaluator,
         val_cfg=dict(type='ValLoop'), test_cfg=dict(type='TestLoop'))
 
@@ -97,8 +98,8 @@ def write_tiny_benchmark(folder, train_teacher: bool = True, max_iters: int = 2)
         torch.manual_seed(0)
         os.makedirs(teacher_work_dir, exist_ok=True)
         torch.save({'state_dict': MODELS.build(_fcos()).state_dict()}, teacher_ckpt)
-    model = det_distiller_cfg(pathlib.Path(folder), 'conv', priors=dict(task=dict(type='DetTaskPrior')), generator_steps=1,
-                              student_steps=1, memory_capacity=4)
+    model = det_distiller_cfg(pathlib.Path(folder), 'conv', priors=dict(task=dict(type='DetTaskPrior')),
+                              generator_steps=1, student_steps=1, memory_capacity=4)
     model['teacher'] = dict(config=teacher_config, checkpoint=teacher_ckpt)
     model['student'] = _fcos(embed_dim=16, neck=16, depth=1)
     dataloaders = _dataloaders(data_root)
