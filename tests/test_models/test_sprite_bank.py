@@ -97,3 +97,31 @@ def test_learned_backgrounds_are_drawn_from_the_bank_and_receive_gradients():
         SpriteBankGenerator(img_size=16, num_classes=2, background='photo')
     with pytest.raises(ValueError, match='num_backgrounds must be >= 1'):
         SpriteBankGenerator(img_size=16, num_classes=2, background='learned', num_backgrounds=0)
+
+
+def test_grey_renders_the_luma_of_the_colour_composite_in_every_channel():
+    gen = SpriteBankGenerator(img_size=64, num_classes=10, ink='learned', grey=True)
+    torch.manual_seed(3)
+    out = gen(2, LAYOUT)
+    gen.grey = False
+    torch.manual_seed(3)
+    colour = gen(2, LAYOUT)
+    luma = (colour * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1)
+    for c in range(3):
+        torch.testing.assert_close(out[:, c], luma)
+
+
+def test_opaque_sprites_reach_full_ink_at_their_strongest_point():
+    gen = SpriteBankGenerator(img_size=64, num_classes=10, sprites_per_class=1, sprite_size=2, opaque=True)
+    with torch.no_grad():
+        gen.alpha_logits.fill_(-3.0)  # alpha ~0.05 everywhere: faint without `opaque`
+        gen.alpha_logits[3, 0, 0, 0, 0] = 0.0  # alpha 0.5 at one corner
+    torch.manual_seed(3)
+    out = gen(1, [dict(bboxes=torch.tensor([[0., 0., 2., 2.]]), labels=torch.tensor([3]))])
+    torch.manual_seed(3)
+    background = gen.background(1, torch.device('cpu'))[0][0]
+    ink = out[0, :, 0, 0]  # fully opaque where alpha is largest: the ink itself
+    assert (ink - background[:, 0, 0]).abs().max() > 1
+    alpha = torch.sigmoid(torch.tensor(-3.0)) / 0.5
+    expected = background[:, 1, 1] + alpha * (ink - background[:, 1, 1])
+    assert torch.allclose(out[0, :, 1, 1], expected, atol=1e-3)

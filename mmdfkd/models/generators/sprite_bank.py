@@ -78,6 +78,17 @@ class SpriteBankGenerator(BaseGenerator):
             One starts mid-grey; several start uniformly random, so that the
             teacher's loss can pull each to the nearest colour it knows, and
             the student sees more than one. Default: 1.
+        grey (bool): Render every composite as its luma (BT.601) in all
+            three channels, for teachers trained on greyscale images stored
+            as RGB -- a fact about the input format, like the image size.
+            Such a teacher never saw a colour difference between channels;
+            what it does with one is an accident of its initial weights, so
+            colour composites fool it instead of teaching its classes.
+            Default: False.
+        opaque (bool): Divide each sprite's alpha by its maximum, so every
+            object is fully opaque somewhere and the teacher's loss shapes
+            where the ink goes rather than how faint it is -- a prior that
+            objects occlude what is behind them. Default: False.
     """
 
     def __init__(self,
@@ -93,7 +104,9 @@ class SpriteBankGenerator(BaseGenerator):
                  field_std: Tuple[float, float] = (0.0, 60.0),
                  noise_std: Tuple[float, float] = (0.0, 20.0),
                  background: str = 'random',
-                 num_backgrounds: int = 1) -> None:
+                 num_backgrounds: int = 1,
+                 grey: bool = False,
+                 opaque: bool = False) -> None:
         if num_classes is None or num_classes < 1:
             raise ValueError('SpriteBankGenerator draws one sprite per box of the layout and needs '
                              f'num_classes >= 1 (the teacher\'s classes), got {num_classes}.')
@@ -110,6 +123,8 @@ class SpriteBankGenerator(BaseGenerator):
         if not 0 <= min_contrast < 255:
             raise ValueError(f'min_contrast must be in [0, 255), got {min_contrast}.')
         self.sprites_per_class = sprites_per_class
+        self.grey = grey
+        self.opaque = opaque
         self.ink = ink
         self.min_contrast = float(min_contrast)
         self.field_grid = field_grid
@@ -196,8 +211,10 @@ class SpriteBankGenerator(BaseGenerator):
                 x1, y1 = min(width, int(math.ceil(box[2]))), min(height, int(math.ceil(box[3])))
                 if x1 <= x0 or y1 <= y0:
                     continue
-                alpha = torch.sigmoid(F.interpolate(self.alpha_logits[label, picks[j]][None], size=(y1 - y0, x1 - x0),
-                                                    mode='bilinear', align_corners=False)[0])
+                alpha = torch.sigmoid(self.alpha_logits[label, picks[j]])
+                if self.opaque:
+                    alpha = alpha / alpha.amax().clamp(min=1e-6)
+                alpha = F.interpolate(alpha[None], size=(y1 - y0, x1 - x0), mode='bilinear', align_corners=False)[0]
                 if inks is not None:
                     colour = inks[j].view(3, 1, 1)
                 else:
@@ -209,7 +226,10 @@ class SpriteBankGenerator(BaseGenerator):
                 delta = alpha * (colour - patch)
                 image = image + F.pad(delta, (x0, width - x1, y0, height - y1))
             out.append(image)
-        return torch.stack(out)
+        out = torch.stack(out)
+        if self.grey:
+            out = torch.einsum('nchw,c->nhw', out, out.new_tensor(LUMA))[:, None].expand(-1, 3, -1, -1)
+        return out
 
     @staticmethod
     def _uniform(bounds: Tuple[float, float], n: int, device: torch.device) -> Tensor:
