@@ -87,3 +87,20 @@ def test_markdown_table_formats_rows():
     assert table.splitlines()[0] == '| model | mAP | AP50 | params | FLOPs | CPU latency | stage wall time |'
     assert '| teacher | 0.772 | 0.930 | 3.720 M | 1.500 G | 12.35 ms | 0.0 s (cached) |' in table
     assert '| data-free student | n/a | n/a | n/a | n/a | n/a | 11.7 min |' in table
+
+
+def test_quick_cls_pipeline_with_baselines(tmp_path):
+    from tiny_pipeline import write_tiny_cls_benchmark
+    paths = write_tiny_cls_benchmark(tmp_path)
+    results = run_pipeline('cls', paths['config'], str(tmp_path / 'pipeline'), quick=True, quick_iters=1,
+                           baselines=True, latency_repeats=1, latency_warmup=0)
+    assert [set(row['metrics']) for row in results['rows']] == [{'top-1'}] * 4
+    assert results['table'].splitlines()[0].startswith('| model | top-1 | params |')
+    assert results['latency']['input_size'] == [32, 32]
+    assert osp.isfile(results['plots']['teacher_vs_student'])
+
+
+def test_wrong_task_is_refused(tmp_path):
+    paths = write_tiny_benchmark(tmp_path)
+    with pytest.raises(ValueError, match='--task det'):
+        run_pipeline('cls', paths['config'], str(tmp_path / 'pipeline'), quick=True)

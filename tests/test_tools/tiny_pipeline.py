@@ -117,3 +117,46 @@ def write_tiny_benchmark(folder, train_teacher: bool = True, max_iters: int = 2)
     Config(dfkd_cfg).dump(dfkd_config)
     return dict(data_root=data_root, teacher_config=teacher_config, teacher_checkpoint=teacher_ckpt,
                 config=dfkd_config)
+
+
+def write_tiny_cls_benchmark(folder, max_iters: int = 2) -> dict:
+    """The classification counterpart: Digits-Cls-format data, ``teacher.py`` + checkpoint, ``dfkd.py``."""
+    from mmdfkd.registry import MODELS
+    from mmdfkd.testing import write_digits_cls_fixture
+    from test_distiller import tiny_classifier
+    folder = str(folder)
+    data_root = write_digits_cls_fixture(osp.join(folder, 'digits'), num_train=4, num_val=2)
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='PackClsInputs')]
+    dataset = dict(type='DigitsClsDataset', data_root=data_root + '/', pipeline=pipeline)
+    val = dict(batch_size=2, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+               dataset=dict(dataset, ann_file='annotations/val.json', test_mode=True))
+    loaders = dict(val_dataloader=val, test_dataloader=val, val_evaluator=dict(type='ClsAccuracy', topk=1),
+                   test_evaluator=dict(type='ClsAccuracy', topk=1), val_cfg=dict(type='ValLoop'),
+                   test_cfg=dict(type='TestLoop'))
+    runtime = dict(RUNTIME, visualizer=dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')]))
+    teacher_ckpt = osp.join(folder, 'teacher', 'iter_100.pth')
+    os.makedirs(osp.dirname(teacher_ckpt), exist_ok=True)
+    torch.manual_seed(0)
+    torch.save({'state_dict': MODELS.build(tiny_classifier()).state_dict()}, teacher_ckpt)
+    teacher_config = osp.join(folder, 'teacher.py')
+    Config(dict(runtime, model=tiny_classifier(), **loaders,
+                train_dataloader=dict(batch_size=2, num_workers=0, sampler=dict(type='InfiniteSampler'),
+                                      dataset=dict(dataset, ann_file='annotations/train.json')),
+                train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters),
+                optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)))).dump(teacher_config)
+    model = dict(type='DataFreeDistiller', task='cls', teacher=dict(config=teacher_config, checkpoint=teacher_ckpt),
+                 student=tiny_classifier(embed_dim=16),
+                 generator=dict(type='ConvGenerator', latent_dim=16, img_size=32),
+                 priors=dict(conf=dict(type='ConfidencePrior', loss_weight=1.0)),
+                 distill_losses=dict(kd=dict(type='KLDivLoss', tap='logits', tau=4.0)))
+    config = osp.join(folder, 'dfkd.py')
+    Config(dict(runtime, model=model, **loaders,
+                train_dataloader=dict(batch_size=2, num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=False),
+                                      collate_fn=dict(type='pseudo_collate'),
+                                      dataset=dict(type='LatentDataset', metainfo=dict(classes=CLASSES))),
+                train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=1),
+                optim_wrapper=dict(constructor='DataFreeOptimWrapperConstructor',
+                                   generator=dict(optimizer=dict(type='Adam', lr=1e-2)),
+                                   student=dict(optimizer=dict(type='AdamW', lr=1e-3))),
+                custom_hooks=[dict(type='SyntheticImageHook', interval=1)])).dump(config)
+    return dict(data_root=data_root, teacher_config=teacher_config, teacher_checkpoint=teacher_ckpt, config=config)
