@@ -125,3 +125,26 @@ def test_opaque_sprites_reach_full_ink_at_their_strongest_point():
     alpha = torch.sigmoid(torch.tensor(-3.0)) / 0.5
     expected = background[:, 1, 1] + alpha * (ink - background[:, 1, 1])
     assert torch.allclose(out[0, :, 1, 1], expected, atol=1e-3)
+
+
+def test_mix_and_warp_keep_objects_in_their_box_and_gradients_in_their_class():
+    torch.manual_seed(0)
+    gen = SpriteBankGenerator(img_size=64, num_classes=10, sprites_per_class=4, ink='learned', mix=True,
+                              max_rotation=20, max_shear=0.3, field_std=(0, 0), noise_std=(0, 0))
+    out = gen(2, LAYOUT)
+    assert out.shape == (2, 3, 64, 64) and torch.isfinite(out).all()
+    outside = ~(_inside(LAYOUT[0]['bboxes'][0]) | _inside(LAYOUT[0]['bboxes'][1]))
+    background = out[0][:, outside]
+    assert (background - background[:, :1]).abs().max() < 1e-3  # a flat background, untouched outside the boxes
+    out.square().mean().backward()
+    for param in (gen.alpha_logits, gen.colour_logits):
+        per_class = param.grad.abs().flatten(1).sum(1)
+        assert per_class[3] > 0 and per_class[7] > 0 and per_class[[0, 1, 2, 4, 5, 6, 8, 9]].sum() == 0
+    # No rotation and no shear is the identity warp.
+    alpha, colour = torch.rand(1, 5, 7), torch.rand(3, 5, 7)
+    plain = SpriteBankGenerator(img_size=8, num_classes=1, max_rotation=1e-9)
+    warped_alpha, warped_colour = plain._warp(alpha, colour)
+    torch.testing.assert_close(warped_alpha, alpha, atol=1e-5, rtol=0)
+    torch.testing.assert_close(warped_colour, colour, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match='max_rotation and max_shear must be >= 0'):
+        SpriteBankGenerator(img_size=8, num_classes=1, max_shear=-1)

@@ -89,6 +89,14 @@ class SpriteBankGenerator(BaseGenerator):
             object is fully opaque somewhere and the teacher's loss shapes
             where the ink goes rather than how faint it is -- a prior that
             objects occlude what is behind them. Default: False.
+        mix (bool): Draw each object from two random sprites of its class,
+            blended with a random weight (of their alpha and colour logits),
+            so the student sees shapes between the stored ones rather than
+            only ``sprites_per_class`` of them. Default: False.
+        max_rotation (float): Rotate each object by a uniform angle in
+            ``[-max_rotation, max_rotation]`` degrees. Default: 0.
+        max_shear (float): Shear each object horizontally by a uniform factor
+            in ``[-max_shear, max_shear]`` (slant). Default: 0.
     """
 
     def __init__(self,
@@ -106,7 +114,10 @@ class SpriteBankGenerator(BaseGenerator):
                  background: str = 'random',
                  num_backgrounds: int = 1,
                  grey: bool = False,
-                 opaque: bool = False) -> None:
+                 opaque: bool = False,
+                 mix: bool = False,
+                 max_rotation: float = 0.0,
+                 max_shear: float = 0.0) -> None:
         if num_classes is None or num_classes < 1:
             raise ValueError('SpriteBankGenerator draws one sprite per box of the layout and needs '
                              f'num_classes >= 1 (the teacher\'s classes), got {num_classes}.')
@@ -120,11 +131,16 @@ class SpriteBankGenerator(BaseGenerator):
             raise ValueError(f"background must be 'random' or 'learned', got {background!r}.")
         if num_backgrounds < 1:
             raise ValueError(f'num_backgrounds must be >= 1, got {num_backgrounds}.')
+        if max_rotation < 0 or max_shear < 0:
+            raise ValueError(f'max_rotation and max_shear must be >= 0, got {max_rotation} and {max_shear}.')
         if not 0 <= min_contrast < 255:
             raise ValueError(f'min_contrast must be in [0, 255), got {min_contrast}.')
         self.sprites_per_class = sprites_per_class
         self.grey = grey
         self.opaque = opaque
+        self.mix = mix
+        self.max_rotation = float(max_rotation)
+        self.max_shear = float(max_shear)
         self.ink = ink
         self.min_contrast = float(min_contrast)
         self.field_grid = field_grid
@@ -205,13 +221,23 @@ class SpriteBankGenerator(BaseGenerator):
             if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
                 raise ValueError(f'layout labels must lie in [0, {self.num_classes}), got {labels.tolist()}')
             picks = torch.randint(0, self.sprites_per_class, (len(labels), )).tolist()
+            if self.mix:
+                mates = torch.randint(0, self.sprites_per_class, (len(labels), )).tolist()
+                weights = torch.rand(len(labels)).tolist()
             inks = self.random_ink(base[i].detach().expand(len(labels), 3)) if self.ink == 'random' else None
             for j, (box, label) in enumerate(zip(item['bboxes'].tolist(), labels.tolist())):
                 x0, y0 = max(0, int(math.floor(box[0]))), max(0, int(math.floor(box[1])))
                 x1, y1 = min(width, int(math.ceil(box[2]))), min(height, int(math.ceil(box[3])))
                 if x1 <= x0 or y1 <= y0:
                     continue
-                alpha = torch.sigmoid(self.alpha_logits[label, picks[j]])
+                alpha_logits = self.alpha_logits[label, picks[j]]
+                colour_logits = None if self.colour_logits is None else self.colour_logits[label, picks[j]]
+                if self.mix:
+                    w = weights[j]
+                    alpha_logits = w * alpha_logits + (1 - w) * self.alpha_logits[label, mates[j]]
+                    if colour_logits is not None:
+                        colour_logits = w * colour_logits + (1 - w) * self.colour_logits[label, mates[j]]
+                alpha = torch.sigmoid(alpha_logits)
                 if self.opaque:
                     alpha = alpha / alpha.amax().clamp(min=1e-6)
                 alpha = F.interpolate(alpha[None], size=(y1 - y0, x1 - x0), mode='bilinear', align_corners=False)[0]
@@ -219,8 +245,9 @@ class SpriteBankGenerator(BaseGenerator):
                     colour = inks[j].view(3, 1, 1)
                 else:
                     colour = 255 * torch.sigmoid(F.interpolate(
-                        self.colour_logits[label, picks[j]][None], size=(y1 - y0, x1 - x0), mode='bilinear',
-                        align_corners=False)[0])
+                        colour_logits[None], size=(y1 - y0, x1 - x0), mode='bilinear', align_corners=False)[0])
+                if self.max_rotation > 0 or self.max_shear > 0:
+                    alpha, colour = self._warp(alpha, colour)
                 # Pad the blended patch into a full-size delta: keeps the graph free of in-place writes.
                 patch = image[:, y0:y1, x0:x1]
                 delta = alpha * (colour - patch)
@@ -230,6 +257,19 @@ class SpriteBankGenerator(BaseGenerator):
         if self.grey:
             out = torch.einsum('nchw,c->nhw', out, out.new_tensor(LUMA))[:, None].expand(-1, 3, -1, -1)
         return out
+
+    def _warp(self, alpha: Tensor, colour: Tensor) -> Tuple[Tensor, Tensor]:
+        """Rotate and shear one object's (1, h, w) alpha (outside: transparent) and its colour."""
+        angle = math.radians(self.max_rotation) * (2 * float(torch.rand(())) - 1)
+        shear = self.max_shear * (2 * float(torch.rand(())) - 1)
+        cos, sin = math.cos(angle), math.sin(angle)
+        # Output -> input sampling coordinates (normalised): rotation, then a horizontal shear.
+        theta = alpha.new_tensor([[cos, -sin + shear * cos, 0.0], [sin, cos + shear * sin, 0.0]])[None]
+        grid = F.affine_grid(theta, (1, 1) + tuple(alpha.shape[-2:]), align_corners=False)
+        alpha = F.grid_sample(alpha[None], grid, mode='bilinear', padding_mode='zeros', align_corners=False)[0]
+        if colour.dim() == 3 and colour.shape[-2:] == alpha.shape[-2:]:
+            colour = F.grid_sample(colour[None], grid, mode='bilinear', padding_mode='border', align_corners=False)[0]
+        return alpha, colour
 
     @staticmethod
     def _uniform(bounds: Tuple[float, float], n: int, device: torch.device) -> Tensor:
