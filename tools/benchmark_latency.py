@@ -39,6 +39,9 @@ def main() -> None:
     for name in ('teacher', 'student'):
         row = report[name]
         print(f'| {name} | {row["params"] / 1e6:.3f} M | {row["flops"] / 1e9:.3f} | {row["latency_ms"]:.2f} |')
+    fastest = report['student']['latency_min_ms'] / report['teacher']['latency_min_ms']
+    print(f'fastest runs: teacher {report["teacher"]["latency_min_ms"]:.2f} ms, student '
+          f'{report["student"]["latency_min_ms"]:.2f} ms, ratio {fastest:.3f} (less sensitive to other load)')
     print(f'student / teacher: latency {report["latency_ratio"]:.3f} (goal <= 0.30), params '
           f'{report["params_ratio"]:.3f}, FLOPs {report["flops_ratio"]:.3f}')
     if args.out:
