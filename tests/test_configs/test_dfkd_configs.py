@@ -71,9 +71,10 @@ def tiny_model_cfg(name: str, tmp_path) -> dict:
     if 'batch_size' in model.generator:  # the pixel bank holds exactly one batch
         model.generator.batch_size = len(batch(name)['index'])
     model.layout_sampler.update(min_size=12, max_size=30, max_objects=2)
-    model.augment.update(jitter=2)
+    if model.get('augment'):
+        model.augment.update(jitter=2)
     model.pseudo_label.score_thr = 0.0
-    model.update(generator_steps=1, student_steps=1, memory_capacity=4)
+    model.update(generator_steps=1, student_steps=1, memory_capacity=4, generator_warmup_iters=0)
     return model
 
 

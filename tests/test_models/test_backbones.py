@@ -101,3 +101,22 @@ def test_vit_pretrained_missing_file_says_what_to_do(tmp_path):
     model = tiny_vit(init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'missing.pth')))
     with pytest.raises(FileNotFoundError, match='init_cfg.checkpoint'):
         model.init_weights()
+
+
+class _TrainingArgs:
+    """Stands for the argparse namespace that research checkpoints often carry."""
+
+
+def test_vit_pretrained_refusal_names_the_type_and_never_advises_weights_only_false(tmp_path):
+    from mmdfkd.engine.checkpoint import UntrustedCheckpointError
+    path = str(tmp_path / 'with_args.pth')
+    torch.save({'model': tiny_vit().state_dict(), 'args': _TrainingArgs()}, path)
+    model = tiny_vit(init_cfg=dict(type='Pretrained', checkpoint=path))
+    with pytest.raises(UntrustedCheckpointError, match='_TrainingArgs') as info:
+        model.init_weights()
+    assert 'weights_only=False)' not in str(info.value)
+
+
+def test_vit_size_error_covers_real_and_synthetic_inputs():
+    with pytest.raises(ValueError, match="pad_size_divisor=16.*generator's img_size"):
+        tiny_vit()(torch.randn(1, 3, 50, 64))

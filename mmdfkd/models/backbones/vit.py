@@ -22,6 +22,7 @@ from mmengine.runner import CheckpointLoader
 from timm.layers import resample_abs_pos_embed_nhwc
 from timm.models.vision_transformer_sam import VisionTransformerSAM
 
+from mmdfkd.engine.checkpoint import UntrustedCheckpointError
 from mmdfkd.registry import MODELS
 
 # Checkpoint key prefixes that wrap a backbone's own names (DDP, detectors,
@@ -183,6 +184,8 @@ class ViT(BaseModule):
                 f'(model.backbone.init_cfg=None trains from scratch).')
         try:
             state = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        except UntrustedCheckpointError:
+            raise  # names the refused type and how to allow a trusted file; no weights_only=False advice
         except pickle.UnpicklingError as e:
             raise RuntimeError(
                 f'torch.load refused {path} under weights_only=True: it stores Python objects besides the '
@@ -241,8 +244,9 @@ class ViT(BaseModule):
             raise ValueError(
                 f'ViT input size {height}x{width} is not a multiple of patch_size={self.patch_size}; use a '
                 f'height of {_near_multiples(height, self.patch_size)} and a width of '
-                f'{_near_multiples(width, self.patch_size)} (e.g. pad with pad_size_divisor={self.patch_size} '
-                f'in the data preprocessor).')
+                f'{_near_multiples(width, self.patch_size)}: for real images pad with '
+                f'pad_size_divisor={self.patch_size} in the data preprocessor; for synthetic images set the '
+                f'generator\'s img_size (and the layout sizes) to such a size.')
         x = self.patch_embed(x)
         if self.pos_embed is not None:
             x = x + resample_abs_pos_embed_nhwc(self.pos_embed, x.shape[1:3])
