@@ -339,6 +339,10 @@ def write_plots(results: dict, distill_dir: str, out_dir: str) -> Dict[str, str]
 
 # -------------------------------------------------------------------- main
 def _metrics(task: str, raw: Dict[str, float]) -> Dict[str, float]:
+    """The table's metrics; mmdet's CocoMetric returns nothing for a model without detections: that is 0."""
+    if task == 'det' and not raw:
+        log('no detections on the val split: COCO mAP and AP50 are 0')
+        return {name: 0.0 for name, _ in METRICS[task]}
     return {name: raw[key] for name, key in METRICS[task] if key in raw}
 
 
@@ -382,6 +386,12 @@ def run_pipeline(task: str = 'det', config: Optional[str] = None, work_dir: Opti
         if task == 'det' and cfg.model.get('task') != 'det' or task == 'cls' and cfg.model.get('task') != 'cls':
             raise ValueError(f'{config} distils a {cfg.model.get("task")!r} model; pass --task '
                              f'{cfg.model.get("task")}.')
+        warmup = int(cfg.model.get('generator_warmup_iters', 0) or 0)
+        if quick and warmup >= quick_iters:
+            # otherwise a quick run never reaches a student step
+            options['model.generator_warmup_iters'] = quick_iters // 2
+            cfg.model.generator_warmup_iters = quick_iters // 2
+            log(f'quick: generator_warmup_iters {warmup} -> {quick_iters // 2}')
         ensure_data(cfg, ('val', ))
         teacher_config = cfg.model.teacher.get('config')
         if teacher_config is None:

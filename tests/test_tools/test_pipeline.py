@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmdfkd.pipeline import ensure_data, markdown_table, real_image_distill_config, run_pipeline
+from mmdfkd.pipeline import _metrics, ensure_data, markdown_table, real_image_distill_config, run_pipeline
 from tiny_pipeline import write_tiny_benchmark
 
 ROW_KEYS = {'name', 'metrics', 'params', 'flops', 'latency_ms', 'stage_s', 'checkpoint', 'input_size'}
@@ -16,7 +16,8 @@ def test_quick_pipeline_trains_missing_teacher_and_writes_results(tmp_path):
     paths = write_tiny_benchmark(tmp_path, train_teacher=False)
     work_dir = str(tmp_path / 'pipeline')
     results = run_pipeline('det', paths['config'], work_dir, quick=True, quick_iters=2, latency_repeats=2,
-                           latency_warmup=1)
+                           latency_warmup=1, cfg_options={'model.generator_warmup_iters': 10})
+    assert results['cfg_options']['model.generator_warmup_iters'] == 1  # else no student step in a quick run
     assert not osp.exists(paths['teacher_checkpoint'])  # a quick teacher never lands on the cached path
     with open(osp.join(work_dir, 'results.json')) as f:
         saved = json.load(f)
@@ -104,3 +105,9 @@ def test_wrong_task_is_refused(tmp_path):
     paths = write_tiny_benchmark(tmp_path)
     with pytest.raises(ValueError, match='--task det'):
         run_pipeline('cls', paths['config'], str(tmp_path / 'pipeline'), quick=True)
+
+
+def test_no_detections_count_as_zero_map():
+    assert _metrics('det', {}) == dict(mAP=0.0, AP50=0.0)
+    assert _metrics('det', {'coco/bbox_mAP': 0.5, 'coco/bbox_mAP_50': 0.75}) == dict(mAP=0.5, AP50=0.75)
+    assert _metrics('cls', {'accuracy/top1': 0.9}) == {'top-1': 0.9}
