@@ -348,8 +348,16 @@ class _InterleavedTimer(Hook):
 
 
 def overhead_config(cfg: Config, steps: int, work_dir: str) -> Config:
-    """The distillation config trimmed for timing: ``steps`` iterations, no validation, no checkpoints."""
+    """The distillation config trimmed for timing: ``steps`` iterations, no validation, no checkpoints.
+
+    Warm-ups are switched off (``generator_warmup_iters``, ``adv_warmup_iters``)
+    so that every timed iteration is a full one: generator and student phases,
+    adversarial priors included.
+    """
     cfg = copy.deepcopy(cfg)
+    for key in ('generator_warmup_iters', 'adv_warmup_iters'):
+        if key in cfg.model:
+            cfg.model[key] = 0
     cfg.work_dir = work_dir
     cfg.train_cfg = ConfigDict(type='IterBasedTrainLoop', max_iters=steps, val_interval=steps + 1)
     for key in ('val_cfg', 'val_dataloader', 'val_evaluator', 'test_cfg', 'test_dataloader', 'test_evaluator'):
@@ -386,10 +394,10 @@ def benchmark_overhead(cfg: Config, steps: int = 10, warmup: int = 2, threads: O
 
     def plain_factory(runner) -> PlainDistillStep:
         init_default_scope(cfg.get('default_scope', 'mmdfkd'))
-        model = MODELS.build(copy.deepcopy(cfg.model))
+        model = MODELS.build(copy.deepcopy(run_cfg.model))
         model.load_state_dict(runner.model.state_dict(), strict=False)
         model.train()
-        return PlainDistillStep(model, cfg.optim_wrapper)
+        return PlainDistillStep(model, run_cfg.optim_wrapper)
 
     timer = _InterleavedTimer(plain_factory, batch_size)
     with num_threads(threads) as used:

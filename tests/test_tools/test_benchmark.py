@@ -38,6 +38,7 @@ def test_latency_report_ratios(tiny_cfg):
 
 
 def test_overhead_times_both_loops(tiny_cfg, tmp_path):
+    tiny_cfg.model.generator_warmup_iters = 100  # switched off: every timed iteration is a full one
     result = benchmark_overhead(tiny_cfg, steps=2, warmup=1, work_dir=str(tmp_path / 'overhead'))
     assert len(result['runner_times_ms']) == len(result['plain_times_ms']) == 2
     assert result['runner_ms'] > 0 and result['plain_ms'] > 0
@@ -65,3 +66,13 @@ def test_plain_step_skips_the_student_during_generator_warmup(tiny_cfg):
     model = MODELS.build(tiny_cfg.model).train()
     log = PlainDistillStep(model, tiny_cfg.optim_wrapper)(2)
     assert set(log) == {'G.loss'}
+
+
+def test_overhead_config_times_full_iterations(tiny_cfg):
+    from mmdfkd.benchmark import overhead_config
+    tiny_cfg.model.generator_warmup_iters = 100
+    tiny_cfg.model.adv_warmup_iters = 5
+    cfg = overhead_config(tiny_cfg, 3, 'somewhere')
+    assert cfg.model.generator_warmup_iters == 0 and cfg.model.adv_warmup_iters == 0
+    assert cfg.train_cfg.max_iters == 3 and cfg.val_cfg is None and cfg.default_hooks.checkpoint is None
+    assert tiny_cfg.model.generator_warmup_iters == 100  # the caller's config is untouched
