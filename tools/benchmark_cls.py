@@ -36,6 +36,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', default=None, help='markdown file (default: <work-dir>/results.md)')
     parser.add_argument('--threads', type=int, default=1,
                         help='OMP_NUM_THREADS of each run (default 1: fastest on a busy 2-core machine)')
+    parser.add_argument('--collect', action='store_true',
+                        help='train nothing: rebuild the table from the <work-dir>/<kind>.json of earlier runs')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='extra key=value overrides passed to every run (e.g. train_cfg.max_iters=100)')
     return parser.parse_args()
@@ -56,17 +58,21 @@ def last_val_metrics(work_dir: str, since: float = 0.0) -> Optional[dict]:
     """The last validation entry of the newest run in ``work_dir`` (MMEngine's scalars.json).
 
     Runs whose scalars were last written before ``since`` (a ``time.time()``) are ignored, so a
-    run that failed before validating is not credited with an older run's result.
+    run that failed before validating is not credited with an older run's result. MMEngine logs
+    validation of an iteration-based loop with ``step`` 0 (the epoch); the returned entry's
+    ``iter`` is the last training step logged before it instead.
     """
     runs = sorted(p for p in glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')) if osp.getmtime(p) >= since)
     if not runs:
         return None
-    last = None
+    last, train_step = None, None
     with open(runs[-1]) as f:
         for line in f:
             entry = json.loads(line)
             if 'accuracy/top1' in entry:
-                last = entry
+                last = dict(entry, iter=train_step)
+            elif 'step' in entry:
+                train_step = entry['step']
     return last
 
 
@@ -94,6 +100,13 @@ def main() -> None:
     out = args.out or osp.join(args.work_dir, 'results.md')
     rows = []
     for kind in args.kinds:
+        record = osp.join(args.work_dir, f'{kind}.json')
+        if args.collect:
+            if not osp.isfile(record):
+                raise FileNotFoundError(f'--collect: no {record}; run the benchmark for {kind} first')
+            with open(record) as f:
+                rows.append(json.load(f))
+            continue
         env = {'OMP_NUM_THREADS': str(args.threads), 'MMDFKD_GENERATOR': kind}
         cmd = train_command(args, kind)
         line = shell_line(env, cmd)
@@ -110,7 +123,9 @@ def main() -> None:
         print(f'[benchmark] {kind}: top-1 {None if metrics is None else metrics["accuracy/top1"]} '
               f'in {wall / 60:.1f} min', flush=True)
         rows.append(dict(kind=kind, top1=None if metrics is None else metrics['accuracy/top1'],
-                         step=None if metrics is None else metrics.get('step'), wall=wall, command=line))
+                         step=None if metrics is None else metrics.get('iter'), wall=wall, command=line))
+        with open(record, 'w') as f:
+            json.dump(rows[-1], f)
     top1_T = teacher_top1(args.config, osp.join(args.work_dir, 'teacher'))
     table = ['| generator | student top-1 | teacher top-1 | student / teacher | wall time | command |',
              '|---|---|---|---|---|---|']
@@ -121,6 +136,8 @@ def main() -> None:
                      f"`{row['command']}` |")
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
     table.append('')
+    if args.collect:
+        table.append('(Rows collected from earlier runs; the commit below is the one that built the table.)')
     table.append(f'Commit {commit or "unknown"}, {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, '
                  f'OMP_NUM_THREADS={args.threads}; student top-1 at the last iteration, on the real val split.')
     text = '\n'.join(table) + '\n'

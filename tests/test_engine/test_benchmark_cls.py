@@ -23,10 +23,11 @@ def write_scalars(work_dir, run, entries, mtime=None):
 def test_last_val_metrics_takes_the_last_validation_of_the_newest_run_not_the_best(tmp_path):
     work_dir = str(tmp_path)
     write_scalars(work_dir, '20260101_000000', [{'accuracy/top1': 0.9, 'step': 100}], mtime=time.time() - 100)
-    write_scalars(work_dir, '20260101_010000', [
-        {'loss': 1.0, 'step': 50}, {'accuracy/top1': 0.7, 'step': 100}, {'loss': 0.5, 'step': 150},
-        {'accuracy/top1': 0.6, 'step': 200}])
-    assert benchmark_cls.last_val_metrics(work_dir) == {'accuracy/top1': 0.6, 'step': 200}
+    # MMEngine logs the validation of an iteration loop with step 0; `iter` is the last train step before it.
+    write_scalars(work_dir, '20260101_020000', [
+        {'loss': 1.0, 'step': 100}, {'accuracy/top1': 0.7, 'step': 0}, {'loss': 0.5, 'step': 200},
+        {'accuracy/top1': 0.6, 'step': 0}])
+    assert benchmark_cls.last_val_metrics(work_dir) == {'accuracy/top1': 0.6, 'step': 0, 'iter': 200}
     # A run started after every scalars file was written (it failed before validating) gets nothing.
     assert benchmark_cls.last_val_metrics(work_dir, since=time.time() + 10) is None
     assert benchmark_cls.last_val_metrics(str(tmp_path / 'missing')) is None
