@@ -79,7 +79,8 @@ sprite_box = (20, 32)          # sprite preset: range of the box side (pixels) a
 sprite_lr = 0.1                # sprite preset: Adam lr of the sprites, inks and backgrounds
 sprite_backgrounds = 16        # sprite preset: learned background colours
 sprite_iters = 600             # sprite preset: iterations
-sprite_grey = False            # sprite preset: grey composites (the teacher was trained on grey digits stored as RGB)
+sprite_grey = False            # sprite preset: grey composites (True measured 0.72 vs 0.76 with colour)
+sprite_warp = dict(mix=True, max_rotation=15, max_shear=0.3)  # sprite preset: shape diversity per object
 
 generator_presets = dict(
     vit=dict(
@@ -97,7 +98,7 @@ generator_presets = dict(
     sprite=dict(
         generator=dict(type='SpriteBankGenerator', img_size=img_size, num_classes=10,
                        sprites_per_class=sprites_per_class, sprite_size=8, ink='learned', background='learned',
-                       num_backgrounds=sprite_backgrounds, grey=sprite_grey),
+                       num_backgrounds=sprite_backgrounds, grey=sprite_grey, **sprite_warp),
         generator_steps=1, student_steps=2, lr=sprite_lr, max_iters=sprite_iters,
         model=dict(
             layout_sampler=dict(type='LayoutSampler', min_size=sprite_box[0], max_size=sprite_box[1],
