@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import re
 import shlex
 import subprocess
 import sys
@@ -76,6 +77,15 @@ def last_val_metrics(work_dir: str, since: float = 0.0) -> Optional[dict]:
     return last
 
 
+def max_iters_in_log(log_path: str) -> Optional[int]:
+    """``M`` of the ``Iter(train) [n/M]`` lines of a training log, or ``None``."""
+    if not osp.isfile(log_path):
+        return None
+    with open(log_path) as f:
+        found = re.findall(r'Iter\(train\) \[\s*\d+/(\d+)\]', f.read())
+    return int(found[-1]) if found else None
+
+
 def teacher_top1(config: str, work_dir: str) -> float:
     """Score the distiller's teacher on the config's val split, in this process."""
     from mmengine.config import Config
@@ -118,6 +128,9 @@ def main() -> None:
             code = subprocess.call(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
         wall = time.time() - start
         metrics = last_val_metrics(osp.join(args.work_dir, kind), since=start)
+        if code == 0 and metrics is not None and max_iters_in_log(log_path):
+            # The loop validates after its last iteration; the logger may not have printed that one.
+            metrics['iter'] = max_iters_in_log(log_path)
         if code != 0 or metrics is None:
             print(f'[benchmark] {kind} failed (exit {code}); see {log_path}', file=sys.stderr)
         print(f'[benchmark] {kind}: top-1 {None if metrics is None else metrics["accuracy/top1"]} '

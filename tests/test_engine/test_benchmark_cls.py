@@ -42,3 +42,11 @@ def test_commands_name_the_kind_threads_and_options():
     line = benchmark_cls.shell_line({'OMP_NUM_THREADS': '1', 'MMDFKD_GENERATOR': 'sprite'}, cmd)
     assert line.startswith('OMP_NUM_THREADS=1 MMDFKD_GENERATOR=sprite python tools/train.py')
     assert set(benchmark_cls.KINDS) == {'sprite', 'vit', 'conv', 'pixel'}
+
+
+def test_max_iters_in_log(tmp_path):
+    log = tmp_path / 'conv.log'
+    log.write_text('11/28 01:35:52 - mmengine - INFO - Iter(train) [ 20/350]  lr: 1\n'
+                   '11/28 01:35:53 - mmengine - INFO - Iter(train) [340/350]  lr: 1\n')
+    assert benchmark_cls.max_iters_in_log(str(log)) == 350
+    assert benchmark_cls.max_iters_in_log(str(tmp_path / 'none.log')) is None
