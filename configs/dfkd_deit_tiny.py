@@ -1,10 +1,13 @@
-# Data-free distillation of the Digits-Cls DeiT teacher (1.21M parameters) into a DeiT-pico
-# student (0.21M, 1/6 of it), scored on the REAL Digits-Cls val split. The student never sees a
+# Data-free distillation of the Digits-Cls DeiT-nano teacher (2.71M parameters) into a DeiT-pico
+# student (0.47M, 17 % of it), scored on the REAL Digits-Cls val split. The student never sees a
 # real image: the train loader is a LatentDataset of indices.
 #
 #   python tools/prepare_data.py digits-cls                       # real val split (and the teacher's data)
 #   python tools/train.py configs/teachers/deit_digits-cls.py     # the teacher
 #   python tools/train.py configs/dfkd_deit_tiny.py               # this file
+#
+# Student top-1 on the real val split (teacher 0.9861), one CPU thread, docs/results_dfkd_cls.md:
+#   conv 0.969 (0.983 of the teacher, 6.4 min), sprite 0.719, pixel 0.543, vit 0.273.
 #
 # Method (the seed paper, arXiv 2408.05952, "transformer-augmented GAN"):
 #   generator  L_G = λ_adv·L_adv [AdversarialPrior: -KL(teacher‖student)]
