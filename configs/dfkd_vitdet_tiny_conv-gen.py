@@ -1,4 +1,4 @@
-# The headline (dfkd_vitdet_tiny.py) with an amortised generator instead of per-batch model
+# Pixel inversion (dfkd_vitdet_tiny_pixel.py) with an amortised generator instead of per-batch model
 # inversion: a layout-conditioned ConvGenerator (DAFL / DFAD style) learns to draw digits where
 # the sampled layout puts them, then, after a warm-up, also where student and teacher disagree.
 #
@@ -6,7 +6,7 @@
 #
 # A generator step costs one teacher forward/backward (vs. 40 inversion steps per batch in the
 # headline), so there are more, cheaper iterations for about the same compute.
-_base_ = './dfkd_vitdet_tiny.py'
+_base_ = './dfkd_vitdet_tiny_pixel.py'
 
 # ---- values users change most ----
 max_iters = 2000

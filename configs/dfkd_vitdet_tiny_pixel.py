@@ -1,9 +1,8 @@
-# Headline: the Digits-Det ViTDet teacher distilled WITHOUT its training images into a
-# pico ViT student (< 1/5 of the teacher's parameters), scored on the real val split.
+# Per-image model inversion (DIODE-style), the baseline the headline (dfkd_vitdet_tiny.py,
+# object-sprite inversion) replaced: same teacher, student and losses, images synthesised one
+# batch at a time. Also the base of the conv / transformer generator configs.
 #
-#   python tools/prepare_data.py digits-det                     # real val split (and the teacher's data)
-#   python tools/train.py configs/teachers/vitdet_digits-det.py  # the teacher
-#   python tools/train.py configs/dfkd_vitdet_tiny.py            # this file
+#   python tools/train.py configs/dfkd_vitdet_tiny_pixel.py
 #
 # Method (see README "Data-free detection"): DIODE-style model inversion. Each iteration
 # samples a layout (1-4 boxes with classes), re-draws a bank of pixels (half of it continuing

@@ -1,4 +1,4 @@
-# The headline (dfkd_vitdet_tiny.py) with the seed paper's transformer-augmented GAN
+# Pixel inversion (dfkd_vitdet_tiny_pixel.py) with the seed paper's transformer-augmented GAN
 # (arXiv 2408.05952): a layout-conditioned TransformerGenerator trained with
 # L_G = task + smoothness + attention consistency on the teacher ViT's global attention maps
 #     (+ the adversarial discrepancy after a warm-up).
@@ -7,7 +7,7 @@
 #
 # The teacher is built from its config with expose_attention=True (explicit attention instead of
 # the fused kernel; same weights), so forward hooks on `attn_drop` see the maps.
-_base_ = './dfkd_vitdet_tiny.py'
+_base_ = './dfkd_vitdet_tiny_pixel.py'
 
 # ---- values users change most ----
 max_iters = 2000
