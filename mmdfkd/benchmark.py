@@ -410,3 +410,78 @@ def benchmark_overhead(cfg: Config, steps: int = 10, warmup: int = 2, threads: O
     return dict(runner_ms=runner_med, plain_ms=plain_med, ratio=runner_med / plain_med,
                 runner_times_ms=runner_ms, plain_times_ms=plain_ms, steps=steps, warmup=warmup, threads=used,
                 batch_size=batch_size)
+
+
+# ------------------------------------------------------- generator comparison
+def with_train_timer(cfg: Config, val_interval: int, budget_s: Optional[float]) -> Config:
+    """A copy of a distillation config that logs training time with every validation.
+
+    Adds a :class:`~mmdfkd.engine.TrainTimeHook` (stopping at ``budget_s``
+    seconds of training, if given), validates every ``val_interval``
+    iterations and logs validations by iteration.
+    """
+    if val_interval < 1:
+        raise ValueError(f'val_interval must be >= 1 iteration, got {val_interval}.')
+    cfg = copy.deepcopy(cfg)
+    hooks = [h for h in (cfg.get('custom_hooks') or []) if h.get('type') != 'TrainTimeHook']
+    cfg.custom_hooks = hooks + [dict(type='TrainTimeHook', budget_s=budget_s)]
+    cfg.train_cfg.val_interval = val_interval
+    cfg.default_hooks.setdefault('logger', dict(type='LoggerHook'))
+    cfg.default_hooks.logger.log_metric_by_epoch = False
+    return cfg
+
+
+def timed_curve(records: Sequence[dict], metric: str) -> List[dict]:
+    """The validations of a run logged by ``TrainTimeHook``.
+
+    Args:
+        records: the entries of a run's ``scalars.json``.
+        metric: the metric key, e.g. ``'coco/bbox_mAP'``.
+
+    Returns:
+        list[dict]: ``{'iter', 'train_s', 'metric', 'synthetic_images'}`` per
+        validation, in order (``synthetic_images`` is ``None`` when the model
+        keeps no count).
+    """
+    return [dict(iter=int(r['iter']), train_s=float(r['train_s']), metric=float(r[metric]),
+                 synthetic_images=r.get('synthetic_images'))
+            for r in records if 'train_s' in r and metric in r]
+
+
+def time_to_target(curve: Sequence[dict], target: float) -> Optional[float]:
+    """Training seconds at the first validation whose metric is >= ``target``; ``None`` if none is."""
+    for point in curve:
+        if point['metric'] >= target:
+            return point['train_s']
+    return None
+
+
+def images_per_second(curve: Sequence[dict]) -> Optional[float]:
+    """Synthetic images drawn per second of training, over the whole run (last validation)."""
+    if not curve or curve[-1]['synthetic_images'] is None or curve[-1]['train_s'] <= 0:
+        return None
+    return curve[-1]['synthetic_images'] / curve[-1]['train_s']
+
+
+def teacher_score(config: str, work_dir: str, metric: str) -> float:
+    """Score a distillation config's teacher on the split its student is validated on.
+
+    Args:
+        config (str): a data-free distillation config whose ``model.teacher``
+            names a ``config`` and a ``checkpoint``.
+        work_dir (str): the test run's work dir.
+        metric (str): the key to return, e.g. ``'coco/bbox_mAP'``.
+    """
+    from mmengine.runner import Runner
+
+    import mmdfkd  # noqa: F401  (registries, checkpoint allow-list)
+    cfg = Config.fromfile(config)
+    teacher = cfg.model.teacher
+    if 'config' not in teacher:
+        raise ValueError(f'{config}: the teacher is scored from teacher.config, and this one has none.')
+    teacher_cfg = Config.fromfile(teacher.config)
+    teacher_cfg.load_from = teacher.checkpoint
+    teacher_cfg.work_dir = work_dir
+    teacher_cfg.test_dataloader = cfg.val_dataloader  # the split the student is scored on
+    teacher_cfg.test_evaluator = cfg.val_evaluator
+    return float(Runner.from_cfg(teacher_cfg).test()[metric])

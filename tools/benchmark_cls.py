@@ -25,6 +25,8 @@ import time
 from glob import glob
 from typing import Dict, List, Optional
 
+from mmdfkd.benchmark import teacher_score
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 KINDS = ('sprite', 'vit', 'conv', 'pixel')
 
@@ -86,24 +88,6 @@ def max_iters_in_log(log_path: str) -> Optional[int]:
     return int(found[-1]) if found else None
 
 
-def teacher_top1(config: str, work_dir: str) -> float:
-    """Score the distiller's teacher on the config's val split, in this process."""
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-
-    import mmdfkd  # noqa: F401  (registries, checkpoint allow-list)
-    cfg = Config.fromfile(config)
-    teacher = cfg.model.teacher
-    if 'config' not in teacher:
-        raise ValueError('the benchmark scores teachers given as teacher.config; this one has none')
-    teacher_cfg = Config.fromfile(teacher.config)
-    teacher_cfg.load_from = teacher.checkpoint
-    teacher_cfg.work_dir = work_dir
-    teacher_cfg.test_dataloader = cfg.val_dataloader  # the split the student is scored on
-    teacher_cfg.test_evaluator = cfg.val_evaluator
-    return float(Runner.from_cfg(teacher_cfg).test()['accuracy/top1'])
-
-
 def main() -> None:
     args = parse_args()
     os.chdir(REPO_ROOT)
@@ -139,7 +123,7 @@ def main() -> None:
                          step=None if metrics is None else metrics.get('iter'), wall=wall, command=line))
         with open(record, 'w') as f:
             json.dump(rows[-1], f)
-    top1_T = teacher_top1(args.config, osp.join(args.work_dir, 'teacher'))
+    top1_T = teacher_score(args.config, osp.join(args.work_dir, 'teacher'), 'accuracy/top1')
     table = ['| generator | student top-1 | teacher top-1 | student / teacher | wall time | command |',
              '|---|---|---|---|---|---|']
     for row in rows:

@@ -2,6 +2,7 @@
 import math
 import os
 import os.path as osp
+import time
 from typing import Optional
 
 import cv2
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.runner import BaseLoop
 
 from mmdfkd.models.tasks import normalizer_of
 from mmdfkd.registry import HOOKS
@@ -97,3 +99,55 @@ class SyntheticImageHook(Hook):
         out_dir = osp.join(runner.work_dir, 'synthetic')
         os.makedirs(out_dir, exist_ok=True)
         cv2.imwrite(osp.join(out_dir, f'iter_{runner.iter + 1}.png'), grid[..., ::-1])
+
+
+@HOOKS.register_module()
+class TrainTimeHook(Hook):
+    """Log, with every validation, how long training has taken so far; optionally stop on a time budget.
+
+    Each validation during ``runner.train()`` gains these metrics (console and
+    ``scalars.json``), so "time to reach a given mAP" can be read from a run:
+
+    - ``iter``: training iterations done;
+    - ``train_s``: seconds since the run started, minus the time spent in
+      validation (checkpointing and logging are included);
+    - ``synthetic_images``: images the distiller has drawn from its generator
+      (its ``num_synthetic_images``), when the model keeps that count.
+
+    Args:
+        budget_s (float, optional): stop training at the first validation
+            where ``train_s >= budget_s`` (the run ends with a validation).
+    """
+
+    priority = 'NORMAL'  # after RuntimeInfoHook has put the metrics in the message hub, before LoggerHook
+
+    def __init__(self, budget_s: Optional[float] = None) -> None:
+        if budget_s is not None and budget_s <= 0:
+            raise ValueError(f'TrainTimeHook: budget_s must be positive seconds, got {budget_s}.')
+        self.budget_s = budget_s
+        self._start: Optional[float] = None
+        self._val_s = 0.0
+        self._val_start = 0.0
+
+    def before_train(self, runner) -> None:
+        self._start = time.perf_counter()
+        self._val_s = 0.0
+
+    def before_val_epoch(self, runner) -> None:
+        self._val_start = time.perf_counter()
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if self._start is None or not isinstance(runner._train_loop, BaseLoop):
+            return  # a stand-alone runner.val(): no training to time
+        train_s = self._val_start - self._start - self._val_s
+        self._val_s += time.perf_counter() - self._val_start
+        hub = runner.message_hub
+        hub.update_scalar('val/iter', runner.iter)
+        hub.update_scalar('val/train_s', train_s)
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if hasattr(model, 'num_synthetic_images'):
+            hub.update_scalar('val/synthetic_images', model.num_synthetic_images)
+        if self.budget_s is not None and train_s >= self.budget_s:
+            runner.logger.info(f'TrainTimeHook: {train_s:.0f} s of training >= budget {self.budget_s:.0f} s; '
+                               f'stopping after iteration {runner.iter}.')
+            runner.train_loop.stop_training = True

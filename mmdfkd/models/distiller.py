@@ -168,6 +168,7 @@ class DataFreeDistiller(BaseModel):
                              f'{type(self.generator).__name__} holds one optimised batch. Use memory_capacity '
                              'to replay its batches instead.')
         self.fresh_student_batches = fresh_student_batches
+        self.num_synthetic_images = 0  # drawn from the generator by this process (see TrainTimeHook)
         if not 0.0 <= refine_ratio <= 1.0:
             raise ValueError(f'refine_ratio must be in [0, 1], got {refine_ratio}.')
         self.refine_ratio = refine_ratio
@@ -375,6 +376,7 @@ class DataFreeDistiller(BaseModel):
                 batch_layout = self._sample_layout(pixels.shape[0], pixels.device)
                 with torch.no_grad():
                     batch = self.generator(pixels.shape[0], batch_layout).nan_to_num()
+                self.num_synthetic_images += batch.shape[0]
             elif len(self.memory):
                 batch, batch_layout = self.memory.sample(pixels.shape[0], pixels.device)
             else:
@@ -425,6 +427,7 @@ class DataFreeDistiller(BaseModel):
         log = self._generator_phase(batch_size, optim_wrapper['generator'], layout)
         with torch.no_grad():
             pixels = self.generator(batch_size, layout).detach()
+        self.num_synthetic_images += batch_size
         if torch.isfinite(pixels).all():
             self.last_synthetic = pixels
             self.memory.push(pixels, layout)

@@ -270,6 +270,7 @@ def test_fresh_student_batches_draw_a_new_scene_per_student_step(tmp_path):
     teacher0, student0, generator0 = snapshot(model.teacher), snapshot(model.student), snapshot(model.generator)
     model.train_step(dict(index=[0, 1]), optim)
     assert len(seen) == 2 and not torch.allclose(seen[0], seen[1])
+    assert model.num_synthetic_images == 4  # the iteration's batch of 2 + one fresh batch of 2
     assert changed(generator0, model.generator) and changed(student0, model.student)
     assert not changed(teacher0, model.teacher)
 

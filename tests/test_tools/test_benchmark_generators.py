@@ -1,0 +1,96 @@
+"""TrainTimeHook and tools/benchmark_generators.py: time-stamped validations, time to target, images/s."""
+import importlib.util
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from mmdfkd.benchmark import images_per_second, time_to_target, timed_curve, with_train_timer
+from mmdfkd.engine import TrainTimeHook
+from mmdfkd.engine.launch import build_runner
+from mmdfkd.pipeline import read_scalars
+from tiny_pipeline import write_tiny_cls_benchmark
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+spec = importlib.util.spec_from_file_location('benchmark_generators',
+                                              osp.join(REPO_ROOT, 'tools', 'benchmark_generators.py'))
+benchmark_generators = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(benchmark_generators)
+
+
+def _timed_run(tmp_path, max_iters: int, budget_s=None) -> tuple:
+    config = write_tiny_cls_benchmark(tmp_path, max_iters=max_iters)['config']
+    cfg = with_train_timer(Config.fromfile(config), val_interval=2, budget_s=budget_s)
+    cfg.work_dir = str(tmp_path / 'run')
+    build_runner(cfg).train()
+    return timed_curve(read_scalars(cfg.work_dir), 'accuracy/top1'), config, cfg.work_dir
+
+
+def test_each_validation_logs_iteration_training_time_and_images(tmp_path):
+    curve, config, run_dir = _timed_run(tmp_path, max_iters=4)
+    assert [p['iter'] for p in curve] == [2, 4]
+    assert 0 < curve[0]['train_s'] < curve[1]['train_s']
+    assert [p['synthetic_images'] for p in curve] == [4, 8]  # batch 2, one batch drawn per iteration
+    assert all(0.0 <= p['metric'] <= 1.0 for p in curve)
+    row = benchmark_generators.finished_run(f'{config}@{run_dir}')  # the tool reads it back
+    assert row['curve'] == curve and row['generator'] == 'ConvGenerator' and row['metric'] == 'accuracy/top1'
+    with pytest.raises(FileNotFoundError, match='TrainTimeHook'):
+        benchmark_generators.finished_run(f'{config}@{tmp_path / "elsewhere"}')
+
+
+def test_budget_stops_training_at_the_first_validation_past_it(tmp_path):
+    curve = _timed_run(tmp_path, max_iters=8, budget_s=1e-3)[0]
+    assert [p['iter'] for p in curve] == [2]
+
+
+def test_budget_must_be_positive():
+    with pytest.raises(ValueError, match='budget_s'):
+        TrainTimeHook(budget_s=0)
+
+
+def test_with_train_timer_replaces_an_earlier_timer_and_keeps_other_hooks():
+    cfg = Config(dict(custom_hooks=[dict(type='SyntheticImageHook'), dict(type='TrainTimeHook')],
+                      train_cfg=dict(type='IterBasedTrainLoop', max_iters=10, val_interval=5),
+                      default_hooks=dict()))
+    timed = with_train_timer(cfg, val_interval=3, budget_s=60)
+    assert [h['type'] for h in timed.custom_hooks] == ['SyntheticImageHook', 'TrainTimeHook']
+    assert timed.custom_hooks[1]['budget_s'] == 60 and timed.train_cfg.val_interval == 3
+    assert timed.default_hooks.logger.log_metric_by_epoch is False
+    assert cfg.train_cfg.val_interval == 5  # the input is not modified
+    with pytest.raises(ValueError, match='val_interval'):
+        with_train_timer(cfg, val_interval=0, budget_s=None)
+
+
+CURVE = [dict(iter=10, train_s=60.0, metric=0.2, synthetic_images=80),
+         dict(iter=20, train_s=120.0, metric=0.7, synthetic_images=160),
+         dict(iter=30, train_s=180.0, metric=0.65, synthetic_images=240)]
+
+
+def test_time_to_target_and_images_per_second():
+    assert time_to_target(CURVE, 0.7) == 120.0
+    assert time_to_target(CURVE, 0.2) == 60.0
+    assert time_to_target(CURVE, 0.71) is None
+    assert images_per_second(CURVE) == pytest.approx(240 / 180)
+    assert images_per_second([dict(CURVE[0], synthetic_images=None)]) is None
+    assert images_per_second([]) is None
+
+
+def test_table_speed_up_is_relative_to_the_first_row():
+    slow = dict(generator='PixelBankGenerator', config='pixel.py', metric='coco/bbox_mAP', curve=CURVE)
+    fast = dict(generator='SpriteBankGenerator', config='sprites.py', metric='coco/bbox_mAP',
+                curve=[dict(iter=5, train_s=30.0, metric=0.72, synthetic_images=300)])
+    never = dict(generator='ConvGenerator', config='conv.py', metric='coco/bbox_mAP',
+                 curve=[dict(iter=5, train_s=30.0, metric=0.1, synthetic_images=None)])
+    table = benchmark_generators.markdown_table([slow, fast, never], teacher=0.7, target=0.9)
+    header, _, pixel, sprites, conv = table.splitlines()
+    assert 'time to 0.9x teacher (0.630)' in header and 'mAP reached' in header
+    assert '| 0.650 (30) | 0.929 | 3.0 min | 2.0 min | 1.33 | 1.0x |' in pixel
+    assert '| 0.720 (5) | 1.029 | 0.5 min | 0.5 min | 10.00 | 4.0x |' in sprites
+    assert 'not reached (best 0.100)' in conv and '| n/a |' in conv
+
+
+def test_run_spec_parsing():
+    assert benchmark_generators.parse_run('configs/a.py:25') == ('configs/a.py', 25)
+    assert benchmark_generators.parse_run('configs/a.py') == ('configs/a.py', None)
+    with pytest.raises(ValueError, match='>= 1'):
+        benchmark_generators.parse_run('configs/a.py:0')
