@@ -1,16 +1,15 @@
-# The headline (dfkd_vitdet_tiny.py) with a CNN student instead of the pico ViT: the slim
-# ResNet-18 + FPN + FCOS of configs/_base_/models/student_r18_fcos.py (same FCOS strides as the
-# teacher, so dense-head KD compares the same points; a 1x1 ConvConnector maps its 64 FPN
-# channels to the teacher's 128 for feature KD). ViT teacher -> CNN student, no images.
+# The headline (dfkd_vitdet_tiny.py) with a CNN student instead of the pico ViT: a slim
+# ResNet-18 (base width 12, no pretrained weights) + FPN + the teacher's FCOS head type and
+# strides (8, 16, 32), so dense-head KD compares the same points; a 1x1 ConvConnector maps its
+# 64 FPN channels to the teacher's 128 for feature KD. < 1/5 of the teacher's parameters
+# (tests/test_configs.py checks the ratio). ViT teacher -> CNN student, no images.
 #
 #   python tools/train.py configs/dfkd_vitdet_tiny_r18-student.py
 _base_ = './dfkd_vitdet_tiny.py'
 
 neck_channels = 64  # the FPN's out_channels below
 
-# The student is configs/_base_/models/student_r18_fcos.py: a config cannot take `model` from a
-# second base that also defines it, so its backbone and neck are restated here (its head equals
-# the pico ViT student's). tests/test_configs/test_dfkd_configs.py checks the two stay equal.
+# The pico ViT student's FCOS head is kept (at the FPN's width); backbone and neck are replaced.
 model = dict(
     student=dict(
         backbone=dict(

@@ -13,8 +13,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True))
 TEACHER_DET = osp.join(CONFIG_DIR, 'teachers', 'vitdet_digits-det.py')
-STUDENTS_DET = [osp.join(CONFIG_DIR, '_base_', 'models', name)
-                for name in ('student_vit-pico_fcos.py', 'student_r18_fcos.py')]
+STUDENTS_DET = [osp.join(CONFIG_DIR, name) for name in ('dfkd_vitdet_tiny.py', 'dfkd_vitdet_tiny_r18-student.py')]
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +48,7 @@ def test_config_loads_and_model_builds(path, tmp_path, monkeypatch):
 @pytest.mark.parametrize('student', STUDENTS_DET, ids=osp.basename)
 def test_digits_det_students_have_at_most_a_fifth_of_teacher_params(student):
     teacher = MODELS.build(Config.fromfile(TEACHER_DET).model)
-    model = MODELS.build(Config.fromfile(student).model)
+    model = MODELS.build(Config.fromfile(student).model.student)
     assert _num_params(model) * 5 <= _num_params(teacher)
     assert type(model.bbox_head) is type(teacher.bbox_head)
     assert model.bbox_head.strides == teacher.bbox_head.strides
@@ -57,7 +56,7 @@ def test_digits_det_students_have_at_most_a_fifth_of_teacher_params(student):
 
 @pytest.mark.parametrize('student', STUDENTS_DET, ids=osp.basename)
 def test_digits_det_students_predict(student):
-    model = MODELS.build(Config.fromfile(student).model).eval()
+    model = MODELS.build(Config.fromfile(student).model.student).eval()
     with torch.no_grad():
         outs = model._forward(torch.randn(1, 3, 64, 64))
     cls_scores = outs[0]
