@@ -75,18 +75,19 @@ def test_time_to_target_and_images_per_second():
     assert images_per_second([]) is None
 
 
-def test_table_speed_up_is_relative_to_the_first_row():
+def test_table_times_each_target_and_speed_up_against_the_first_row():
     slow = dict(generator='PixelBankGenerator', config='pixel.py', metric='coco/bbox_mAP', curve=CURVE)
     fast = dict(generator='SpriteBankGenerator', config='sprites.py', metric='coco/bbox_mAP',
                 curve=[dict(iter=5, train_s=30.0, metric=0.72, synthetic_images=300)])
     never = dict(generator='ConvGenerator', config='conv.py', metric='coco/bbox_mAP',
                  curve=[dict(iter=5, train_s=30.0, metric=0.1, synthetic_images=None)])
-    table = benchmark_generators.markdown_table([slow, fast, never], teacher=0.7, target=0.9)
-    header, _, pixel, sprites, conv = table.splitlines()
-    assert 'time to 0.9x teacher (0.630)' in header and 'mAP reached' in header
-    assert '| 0.650 (30) | 0.929 | 3.0 min | 2.0 min | 1.33 | 1.0x |' in pixel
-    assert '| 0.720 (5) | 1.029 | 0.5 min | 0.5 min | 10.00 | 4.0x |' in sprites
-    assert 'not reached (best 0.100)' in conv and '| n/a |' in conv
+    table = benchmark_generators.markdown_table([slow, fast, never], teacher=0.7, targets=[0.2, 0.9, 1.05])
+    header, rule, pixel, sprites, conv = table.splitlines()
+    assert 'time to 0.2x teacher (0.140) | time to 0.9x teacher (0.630) | time to 1.05x teacher (0.735)' in header
+    assert rule.count('---') == 8 and header.count('|') == 9
+    assert pixel.endswith('| 0.650 (30) | 0.929 | 3.0 min | 1.0 min | 2.0 min | not reached | 1.33 |')
+    assert sprites.endswith('| 0.720 (5) | 1.029 | 0.5 min | 0.5 min (2.0x) | 0.5 min (4.0x) | not reached | 10.00 |')
+    assert conv.endswith('| 0.100 (5) | 0.143 | 0.5 min | not reached | not reached | not reached | n/a |')
 
 
 def test_run_spec_parsing():
