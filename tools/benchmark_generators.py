@@ -52,7 +52,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=1,
                         help='OMP_NUM_THREADS of each run (default 1: fastest on a busy 2-core machine)')
     parser.add_argument('--collect', action='store_true',
-                        help='train nothing: rebuild the table from the <work-dir>/<name>.json of earlier runs')
+                        help='train nothing: rebuild the table from the <work-dir>/<name>.json of earlier runs '
+                             '(CONFIG@RUN_DIR specs are read from RUN_DIR as always)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='overrides applied to every run (no spaces around "=")')
     return parser.parse_args()
@@ -173,7 +174,7 @@ def main() -> None:
     rows = []
     for spec in args.runs:
         record = osp.join(args.work_dir, f"{run_name(parse_run(spec.partition('@')[0])[0])}.json")
-        if args.collect:
+        if args.collect and '@' not in spec:
             if not osp.isfile(record):
                 raise FileNotFoundError(f'--collect: no {record}; run the benchmark for {spec} first')
             with open(record) as f:
