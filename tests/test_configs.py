@@ -13,7 +13,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True))
 TEACHER_DET = osp.join(CONFIG_DIR, 'teachers', 'vitdet_digits-det.py')
-STUDENTS_DET = [osp.join(CONFIG_DIR, name) for name in ('dfkd_vitdet_tiny.py', 'dfkd_vitdet_tiny_r18-student.py')]
+STUDENTS_DET = [osp.join(CONFIG_DIR, name) for name in ('dfkd_vitdet_tiny.py', 'dfkd_vitdet-tiny_r18_digits-det.py')]
 
 
 @pytest.fixture(autouse=True)

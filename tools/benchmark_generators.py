@@ -34,8 +34,8 @@ from mmdfkd.benchmark import images_per_second, teacher_score, time_to_target, t
 from mmdfkd.pipeline import read_scalars
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEFAULT_RUNS = ('configs/dfkd_vitdet_tiny_pixel.py:10', 'configs/dfkd_vitdet_tiny_conv-gen.py:40',
-                'configs/dfkd_vitdet_tiny_vit-gen.py:40', 'configs/dfkd_vitdet_tiny.py:50')
+DEFAULT_RUNS = ('configs/dfkd_vitdet-tiny_vit-pico_digits-det_pixel-gen.py:10', 'configs/dfkd_vitdet-tiny_vit-pico_digits-det_conv-gen.py:40',
+                'configs/dfkd_vitdet-tiny_vit-pico_digits-det_vit-gen.py:40', 'configs/dfkd_vitdet_tiny.py:50')
 METRIC_KEYS = ('coco/bbox_mAP', 'accuracy/top1')
 
 

@@ -20,9 +20,9 @@ CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
 DFKD_CONFIGS = sorted(osp.basename(p) for p in glob.glob(osp.join(CONFIG_DIR, 'dfkd_*.py')))
 # Classification configs (task='cls') have their own tests (tests/test_models/test_cls_distill.py).
 DET_CONFIGS = [n for n in DFKD_CONFIGS if Config.fromfile(osp.join(CONFIG_DIR, n)).model.task == 'det']
-GENERATOR_CONFIGS = ['dfkd_vitdet_tiny_conv-gen.py', 'dfkd_vitdet_tiny_vit-gen.py']
-TWO_STAGE_CONFIG = 'dfkd_vitdet_faster-rcnn-student.py'
-COCO_CONFIG = 'dfkd_vitdet-b_coco.py'
+GENERATOR_CONFIGS = ['dfkd_vitdet-tiny_vit-pico_digits-det_conv-gen.py', 'dfkd_vitdet-tiny_vit-pico_digits-det_vit-gen.py']
+TWO_STAGE_CONFIG = 'dfkd_vitdet-tiny_faster-rcnn-r18_digits-det.py'
+COCO_CONFIG = 'dfkd_vitdet-b_vit-s_coco.py'
 # Full-size ViTs on 64x64 inputs: 4x4 tokens, so 2x2 windows instead of 14x14 padded ones.
 SMALL_INPUT_VIT = {'backbone.img_size': 64, 'backbone.window_size': 2}
 
@@ -129,7 +129,7 @@ def test_generator_config_updates_generator_and_student_not_teacher(name, tmp_pa
 
 def test_vit_gen_config_records_teacher_attention(tmp_path):
     torch.manual_seed(0)
-    model, optim = build('dfkd_vitdet_tiny_vit-gen.py', tmp_path)
+    model, optim = build('dfkd_vitdet-tiny_vit-pico_digits-det_vit-gen.py', tmp_path)
     assert model.teacher.backbone.expose_attention
     assert type(model.priors['attn']).__name__ == 'AttentionConsistencyPrior'
     with model.teacher_recorder:
@@ -163,7 +163,7 @@ def test_two_stage_student_learns_from_pseudo_labels_only(tmp_path):
 
 
 def test_r18_student_connector_takes_its_fpn_width():
-    cfg = load('dfkd_vitdet_tiny_r18-student.py')
+    cfg = load('dfkd_vitdet-tiny_r18_digits-det.py')
     assert cfg.model.student.backbone.type == 'ResNet' and cfg.model.student.neck.type == 'FPN'
     assert cfg.model.connectors.feats.in_channels == cfg.model.student.neck.out_channels
     assert cfg.model.student.bbox_head.in_channels == cfg.model.student.neck.out_channels

@@ -174,7 +174,7 @@ def _export_shipped(tmp_path, config: str):
     return out, inputs
 
 
-@pytest.mark.parametrize('config', ['configs/dfkd_vitdet_tiny.py', 'configs/dfkd_vitdet_tiny_r18-student.py',
+@pytest.mark.parametrize('config', ['configs/dfkd_vitdet_tiny.py', 'configs/dfkd_vitdet-tiny_r18_digits-det.py',
                                     'configs/dfkd_deit_tiny.py'])
 def test_shipped_students_export_to_onnx(tmp_path, config):
     """The students of the shipped configs (ViT + SimpleFPN / ResNet + FPN + FCOS, timm DeiT) trace and match."""
@@ -185,7 +185,7 @@ def test_shipped_students_export_to_onnx(tmp_path, config):
 
 def test_two_stage_student_exports_for_mmdet_but_not_onnx(tmp_path):
     from mmdet.apis import inference_detector, init_detector
-    out, inputs = _export_shipped(tmp_path, 'configs/dfkd_vitdet_faster-rcnn-student.py')
+    out, inputs = _export_shipped(tmp_path, 'configs/dfkd_vitdet-tiny_faster-rcnn-r18_digits-det.py')
     model = init_detector(out['config'], out['checkpoint'], device='cpu')
     assert type(model).__name__ == 'FasterRCNN'
     assert len(inference_detector(model, str(tmp_path / 'img.png')).pred_instances) > 0

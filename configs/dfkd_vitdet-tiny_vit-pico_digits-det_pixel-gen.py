@@ -2,7 +2,7 @@
 # object-sprite inversion) replaced: same teacher, student and losses, images synthesised one
 # batch at a time. Also the base of the conv / transformer generator configs.
 #
-#   python tools/train.py configs/dfkd_vitdet_tiny_pixel.py
+#   python tools/train.py configs/dfkd_vitdet-tiny_vit-pico_digits-det_pixel-gen.py
 #
 # Method (see README "Data-free detection"): DIODE-style model inversion. Each iteration
 # samples a layout (1-4 boxes with classes), re-draws a bank of pixels (half of it continuing

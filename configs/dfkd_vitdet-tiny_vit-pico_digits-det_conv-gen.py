@@ -1,12 +1,12 @@
-# Pixel inversion (dfkd_vitdet_tiny_pixel.py) with an amortised generator instead of per-batch model
+# Pixel inversion (dfkd_vitdet-tiny_vit-pico_digits-det_pixel-gen.py) with an amortised generator instead of per-batch model
 # inversion: a layout-conditioned ConvGenerator (DAFL / DFAD style) learns to draw digits where
 # the sampled layout puts them, then, after a warm-up, also where student and teacher disagree.
 #
-#   python tools/train.py configs/dfkd_vitdet_tiny_conv-gen.py
+#   python tools/train.py configs/dfkd_vitdet-tiny_vit-pico_digits-det_conv-gen.py
 #
 # A generator step costs one teacher forward/backward (vs. 40 inversion steps per batch in the
 # headline), so there are more, cheaper iterations for about the same compute.
-_base_ = './dfkd_vitdet_tiny_pixel.py'
+_base_ = './dfkd_vitdet-tiny_vit-pico_digits-det_pixel-gen.py'
 
 # ---- values users change most ----
 max_iters = 2000

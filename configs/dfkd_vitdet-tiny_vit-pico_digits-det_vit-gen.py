@@ -1,13 +1,13 @@
-# The conv generator run (dfkd_vitdet_tiny_conv-gen.py) with the seed paper's transformer-augmented
+# The conv generator run (dfkd_vitdet-tiny_vit-pico_digits-det_conv-gen.py) with the seed paper's transformer-augmented
 # GAN (arXiv 2408.05952) as generator: a layout-conditioned TransformerGenerator trained with
 # L_G = task + smoothness + attention consistency on the teacher ViT's global attention maps
 #     (+ the adversarial discrepancy after a warm-up). Same schedule and student steps.
 #
-#   python tools/train.py configs/dfkd_vitdet_tiny_vit-gen.py
+#   python tools/train.py configs/dfkd_vitdet-tiny_vit-pico_digits-det_vit-gen.py
 #
 # The teacher is built from its config with expose_attention=True (explicit attention instead of
 # the fused kernel; same weights), so forward hooks on `attn_drop` see the maps.
-_base_ = './dfkd_vitdet_tiny_conv-gen.py'
+_base_ = './dfkd_vitdet-tiny_vit-pico_digits-det_conv-gen.py'
 
 attn_blocks = (2, 5)     # the teacher's global-attention blocks (configs/_base_/models/vitdet-tiny_fcos.py)
 

@@ -1,17 +1,17 @@
 # Full scale: the COCO ViTDet-B teacher (configs/teachers/vitdet-b_coco.py) distilled WITHOUT
 # COCO's training images into a ViT-S-sized ViTDet student (about 1/3 of the teacher's
-# parameters), scored on real COCO val2017. Method as dfkd_vitdet_tiny_pixel.py: per-image model
+# parameters), scored on real COCO val2017. Method as dfkd_vitdet-tiny_vit-pico_digits-det_pixel-gen.py: per-image model
 # inversion on sampled layouts at 1024x1024, replay memory, dense-head + feature KD + pseudo labels.
 # (The Digits headline's flat-ink sprites model shapes, not COCO's textured objects; they are untried here.)
 #
 #   # the teacher's weights are yours: train it (configs/teachers/vitdet-b_coco.py) or convert
 #   # one, and put it at `teacher_checkpoint` below (or pass --cfg-options model.teacher.checkpoint=PATH)
-#   bash tools/dist_train.sh configs/dfkd_vitdet-b_coco.py 8
+#   bash tools/dist_train.sh configs/dfkd_vitdet-b_vit-s_coco.py 8
 #
 # Only COCO val2017 is read (data/coco/annotations/instances_val2017.json, data/coco/val2017/).
 # For a cheaper amortised generator, take `generator`/`priors`/`generator_steps` from
-# dfkd_vitdet_tiny_conv-gen.py (set ConvGenerator num_classes=80 and more stages for 1024 px).
-_base_ = './dfkd_vitdet_tiny_pixel.py'
+# dfkd_vitdet-tiny_vit-pico_digits-det_conv-gen.py (set ConvGenerator num_classes=80 and more stages for 1024 px).
+_base_ = './dfkd_vitdet-tiny_vit-pico_digits-det_pixel-gen.py'
 
 # ---- values users change most ----
 teacher_config = 'configs/teachers/vitdet-b_coco.py'

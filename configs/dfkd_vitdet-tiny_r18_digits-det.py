@@ -4,7 +4,7 @@
 # 64 FPN channels to the teacher's 128 for feature KD. < 1/5 of the teacher's parameters
 # (tests/test_configs.py checks the ratio). ViT teacher -> CNN student, no images.
 #
-#   python tools/train.py configs/dfkd_vitdet_tiny_r18-student.py
+#   python tools/train.py configs/dfkd_vitdet-tiny_r18_digits-det.py
 _base_ = './dfkd_vitdet_tiny.py'
 
 neck_channels = 64  # the FPN's out_channels below

@@ -4,7 +4,7 @@
 # RPN and RoI losses (pseudo_label), plus feature KD on its FPN levels (strides 8, 16, 32 like
 # the teacher's SimpleFPN). Any mmdet detector can be the student this way.
 #
-#   python tools/train.py configs/dfkd_vitdet_faster-rcnn-student.py
+#   python tools/train.py configs/dfkd_vitdet-tiny_faster-rcnn-r18_digits-det.py
 _base_ = './dfkd_vitdet_tiny.py'
 
 # ---- values users change most ----
