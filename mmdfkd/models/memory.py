@@ -1,5 +1,5 @@
 """Replay memory of synthesised batches (CMI / Fast-DFKD style)."""
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -9,8 +9,10 @@ class SyntheticMemory:
     """A ring buffer of synthetic images (and their layouts) the student replays.
 
     Images are stored as uint8 on the CPU, 1/4 of float32's memory: 4,096
-    images of 3x128x128 take 200 MB. The memory is not saved in checkpoints; a
-    resumed run refills it from the generator.
+    images of 3x128x128 take 200 MB. :meth:`state_dict` /
+    :meth:`load_state_dict` carry it through a checkpoint exactly (the
+    ``AtomicCheckpointHook`` saves it), so a resumed run replays the images
+    the interrupted one would have.
 
     Args:
         capacity (int): Most images kept; the oldest are overwritten.
@@ -63,3 +65,67 @@ class SyntheticMemory:
         if any(lay is None for lay in layouts):
             return pixels, None
         return pixels, [{k: v.to(device) for k, v in lay.items()} for lay in layouts]
+
+    def state_dict(self) -> Dict[str, object]:
+        """The stored images and layouts, compactly, in types ``torch.load(weights_only=True)`` reads.
+
+        Returns:
+            dict: ``capacity``, ``size``, ``next`` (the ring position),
+            ``images`` (size, 3, H, W) uint8 or None when empty, and
+            ``layouts``: None when no image has one, else a dict with
+            ``keys`` (list of str) and, per key, ``<key>`` (the images'
+            tensors concatenated along dim 0) and ``<key>_counts`` (size,)
+            int64 rows per image. Images pushed without a layout have
+            count -1.
+        """
+        size = self._size
+        state: Dict[str, object] = dict(capacity=self.capacity, size=size, next=self._next, images=None,
+                                        layouts=None)
+        if size == 0:
+            return state
+        state['images'] = self._images[:size].clone()  # the ring fills slots 0..capacity-1 in order
+        layouts = self._layouts[:size]
+        present = [lay for lay in layouts if lay is not None]
+        if present:
+            keys = sorted(present[0])
+            if any(sorted(lay) != keys for lay in present):
+                raise ValueError(f'SyntheticMemory: layouts have different keys (first {keys}); every layout '
+                                 'must come from the same layout sampler.')
+            packed: Dict[str, object] = dict(keys=keys)
+            for key in keys:
+                packed[key] = torch.cat([lay[key] for lay in present])
+                packed[f'{key}_counts'] = torch.tensor(
+                    [-1 if lay is None else lay[key].shape[0] for lay in layouts], dtype=torch.int64)
+            state['layouts'] = packed
+        return state
+
+    def load_state_dict(self, state: Dict[str, object]) -> None:
+        """Restore what :meth:`state_dict` returned.
+
+        Raises:
+            ValueError: ``state`` was saved by a memory of another capacity.
+        """
+        if state['capacity'] != self.capacity:
+            raise ValueError(f'The checkpoint holds a replay memory of {state["capacity"]} images and this model '
+                             f'has memory_capacity={self.capacity}; resume with the same memory_capacity.')
+        size, images = int(state['size']), state['images']
+        self._size, self._next = size, int(state['next'])
+        self._images, self._layouts = None, []
+        if size == 0:
+            return
+        self._images = torch.zeros((self.capacity, ) + tuple(images.shape[1:]), dtype=torch.uint8)
+        self._images[:size] = images
+        self._layouts = [None] * self.capacity
+        packed = state['layouts']
+        if packed is None:
+            return
+        starts = {key: 0 for key in packed['keys']}
+        for i in range(size):
+            if int(packed[f'{packed["keys"][0]}_counts'][i]) < 0:
+                continue
+            layout = {}
+            for key in packed['keys']:
+                count = int(packed[f'{key}_counts'][i])
+                layout[key] = packed[key][starts[key]:starts[key] + count].clone()
+                starts[key] += count
+            self._layouts[i] = layout

@@ -1,4 +1,5 @@
-"""AtomicCheckpointHook: crash-safe files, exact resume after SIGKILL, deterministic runs."""
+"""AtomicCheckpointHook: crash-safe files, full disks, exact resume after SIGKILL, deterministic runs."""
+import errno
 import os
 import os.path as osp
 import signal
@@ -13,6 +14,7 @@ from mmengine.fileio.backends.local_backend import LocalBackend
 from mmengine.runner import Runner
 
 import mmdfkd  # noqa: F401  (allow-list, loader)
+from mmdfkd.engine.checkpoint_hook import AtomicCheckpointHook, DiskFullError
 from mmdfkd.engine.checkpoint import load_checkpoint_file
 from mmdfkd.engine.launch import apply_resume, build_runner, load_config
 from tiny_data_free import write_config
@@ -63,7 +65,7 @@ def test_same_seed_gives_identical_synthetic_batches_and_student(tmp_path):
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
 
 
-def test_interrupted_save_keeps_previous_checkpoint_and_leaves_no_partial_file(tmp_path, monkeypatch):
+def test_full_disk_keeps_previous_checkpoint_and_stops_naming_folder_and_space(tmp_path, monkeypatch):
     """max_keep_ckpts=1, a checkpoint every iteration, and the disk fills up while iter_3.pth is written."""
     config = write_config(tmp_path, max_iters=3, interval=1)
     work_dir = tmp_path / 'work'
@@ -75,14 +77,20 @@ def test_interrupted_save_keeps_previous_checkpoint_and_leaves_no_partial_file(t
         if 'iter_3' in str(filepath):
             with open(filepath, 'wb') as f:  # half the file reaches the disk, then the write fails
                 f.write(obj[:len(obj) // 2])
-            raise OSError(28, 'No space left on device')
+            raise OSError(errno.ENOSPC, 'No space left on device')
         return real_put(self, obj, filepath)
 
     monkeypatch.setattr(LocalBackend, 'put', disk_full_at_iter_3)
     runner = _run(config, str(work_dir), **{'default_hooks.checkpoint.max_keep_ckpts': 1})
-    with pytest.raises(OSError, match='No space left'):
+    with pytest.raises(DiskFullError) as info:
         runner.train()
 
+    # The message names the folder, the space needed (the size of the last checkpoint) and the way on.
+    size_mb = f'{os.path.getsize(work_dir / "iter_2.pth") / 2**20:.1f} MB'
+    message = str(info.value)
+    assert info.value.errno == errno.ENOSPC
+    assert f'{work_dir / "iter_3.pth"}: it needs about {size_mb} (the size of iter_2.pth)' in message
+    assert f'{work_dir} has ' in message and 'MB free' in message and '--resume' in message
     # iter_1 was deleted once iter_2 was complete; iter_2 survives the failed save of iter_3
     # (MMEngine's CheckpointHook deletes it first); no partial or temporary file is left.
     assert sorted(p for p in os.listdir(work_dir) if p.endswith(('.pth', '.tmp'))) == ['iter_2.pth']
@@ -90,6 +98,51 @@ def test_interrupted_save_keeps_previous_checkpoint_and_leaves_no_partial_file(t
     ckpt = load_checkpoint_file(str(work_dir / 'iter_2.pth'))  # complete and loadable, weights_only=True
     assert ckpt['meta']['iter'] == 2 and ckpt['rng_state']['world_size'] == 1
     assert any(k.startswith('student.') for k in ckpt['state_dict'])
+
+
+def test_full_disk_at_the_first_save_estimates_the_space_from_the_weights(tmp_path, monkeypatch):
+    config = write_config(tmp_path, max_iters=1, interval=1)
+    real_save = torch.save
+
+    def no_space(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and 'meta' in obj:  # a checkpoint, not the teacher written by write_config
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, 'save', no_space)
+    with pytest.raises(DiskFullError, match=r'it needs about \d+\.\d MB \(the size of the weights and optimizer '
+                                            r'state\) .* No checkpoint was written'):
+        _run(config, str(tmp_path / 'work')).train()
+    assert not [p for p in os.listdir(tmp_path / 'work') if p.endswith(('.pth', '.tmp'))]
+
+
+def test_save_best_is_atomic_and_deletes_the_previous_best_only_after(tmp_path, monkeypatch):
+    """MMEngine deletes the old best first and writes the new one in place; here a failed save keeps it."""
+    config = write_config(tmp_path, max_iters=1, interval=1)
+    work_dir = tmp_path / 'work'
+    runner = _run(config, str(work_dir), **{'default_hooks.checkpoint.save_best': 'acc',
+                                             'default_hooks.checkpoint.rule': 'greater'})
+    hook = next(h for h in runner.hooks if isinstance(h, AtomicCheckpointHook))
+    hook.before_train(runner)
+
+    def best_at(iteration, acc):
+        runner.train_loop._iter = iteration
+        hook._save_best_checkpoint(runner, {'acc': acc})
+
+    best_at(1, 0.5)
+    best_at(2, 0.4)  # not better: nothing written
+    best_at(3, 0.7)
+    assert sorted(p for p in os.listdir(work_dir) if p.endswith(('.pth', '.tmp'))) == ['best_acc_iter_3.pth']
+    assert load_checkpoint_file(str(work_dir / 'best_acc_iter_3.pth'))['meta']['iter'] == 3
+
+    def disk_full(self, obj, filepath):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(LocalBackend, 'put', disk_full)
+    with pytest.raises(DiskFullError, match='the size of best_acc_iter_3.pth'):
+        best_at(4, 0.9)
+    assert sorted(p for p in os.listdir(work_dir) if p.endswith(('.pth', '.tmp'))) == ['best_acc_iter_3.pth']
+    assert load_checkpoint_file(str(work_dir / 'best_acc_iter_3.pth'))['meta']['iter'] == 3
 
 
 KILLER = '''
@@ -119,14 +172,18 @@ class KillAfterIterHook(Hook):
 def test_sigkilled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     """tools/train.py SIGKILLed after iteration 3 of 4, resumed: bit-identical to a run never killed.
 
-    Exact because the checkpoint carries the RNG states (the generator's latent and the
-    augmentation are drawn from them) and the test config has no replay memory. The
-    uninterrupted reference and the resume run in this process, with the killed
-    subprocess's thread count.
+    With the replay memory on: 6 images, 4 pushed per iteration, so at the iter_2.pth
+    checkpoint the ring has wrapped (size 6, next slot 2) and the student's batches of
+    iterations 3 and 4 are drawn from remembered images. Exact because the checkpoint
+    carries the RNG states (the generator's latent, the augmentation and the memory
+    draws come from them) and the memory. The uninterrupted reference and the resume
+    run in this process, with the killed subprocess's thread count.
     """
-    config = write_config(tmp_path, max_iters=4, interval=2)
+    memory = '''
+        model.update(memory_capacity=6)'''
+    config = write_config(tmp_path, max_iters=4, interval=2, extra=memory)
     (tmp_path / 'killer.py').write_text(KILLER)
-    killed_config = write_config(tmp_path, name='killed', max_iters=4, interval=2, extra='''
+    killed_config = write_config(tmp_path, name='killed', max_iters=4, interval=2, extra=memory + '''
         custom_imports = dict(imports=['killer'], allow_failed_imports=False)
         custom_hooks = [dict(type='KillAfterIterHook', n=3)]
     ''')
@@ -151,6 +208,10 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     out_killed, _ = killed.communicate(timeout=600)
     assert killed.returncode == -signal.SIGKILL, out_killed[-3000:]
     assert sorted(p for p in os.listdir(work_dir) if p.endswith('.pth')) == ['iter_2.pth']
+    saved = load_checkpoint_file(str(work_dir / 'iter_2.pth'))['synthetic_memory']
+    assert saved['world_size'] == 1
+    assert {k: saved['ranks'][0][k] for k in ('capacity', 'size', 'next')} == dict(capacity=6, size=6, next=2)
+    assert saved['ranks'][0]['images'].dtype == torch.uint8
 
     # Resume as tools/train.py --resume does (same functions, this process: no second start-up).
     torch.set_num_threads(1)
@@ -163,6 +224,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert resumed.iter == 4
+    assert len(resumed.model.memory) == 6
 
     final = load_checkpoint_file(str(work_dir / 'iter_4.pth'))
     assert final['meta']['iter'] == 4
