@@ -11,8 +11,8 @@ import json
 
 from mmengine.config import DictAction
 
-from mmdfkd.benchmark import latency_report
-from mmdfkd.export import load_distiller_config
+from mmdfkd.analysis import latency_report
+from mmdfkd.apis import load_distiller_config
 
 
 def parse_args() -> argparse.Namespace:

@@ -14,8 +14,8 @@ import os.path as osp
 
 from mmengine.config import DictAction
 
-from mmdfkd.benchmark import benchmark_overhead
-from mmdfkd.export import load_distiller_config
+from mmdfkd.analysis import benchmark_overhead
+from mmdfkd.apis import load_distiller_config
 
 
 def parse_args() -> argparse.Namespace:

@@ -6,20 +6,21 @@
 
 Writes results.json, student_metric_vs_iter.png, synthetic_grid.png and
 teacher_vs_student.png in the work dir, and prints one markdown table.
-See mmdfkd/pipeline.py for what each stage does.
+See mmdfkd/apis/pipeline.py for what each stage does.
 """
 import argparse
 
 from mmengine.config import DictAction
 
-from mmdfkd.pipeline import run_pipeline
+from mmdfkd.engine.cli import run_cli
+from mmdfkd.apis import run_pipeline
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Data-free distillation, end to end')
     parser.add_argument('--task', choices=['det', 'cls'], default='det', help='default: det')
     parser.add_argument('--config', help='data-free distillation config (default: configs/dfkd_vitdet_tiny.py '
-                                         'for det, configs/dfkd_deit_tiny.py for cls)')
+                                         'for det, configs/dfkd_deit-nano_deit-pico_digits-cls.py for cls)')
     parser.add_argument('--work-dir', help='default: work_dirs/pipeline_<task>')
     parser.add_argument('--quick', action='store_true',
                         help='shrink every training stage to --quick-iters iterations (checks the path; '
@@ -51,4 +52,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -71,7 +71,7 @@ class DataFreeDDP(nn.Module):
     # ------------------------------------------------------------- helpers
     def _rank_local_ids(self) -> set:
         generator = getattr(self.module, 'generator', None)
-        if generator is not None and getattr(generator, 'reinit_per_batch', False):
+        if generator is not None and getattr(generator, 'holds_batch', False):
             return {id(t) for t in list(generator.parameters()) + list(generator.buffers())}
         return set()
 

@@ -1,66 +1,16 @@
 """Hooks for data-free training."""
-import math
 import os
 import os.path as osp
 import time
 from typing import Optional
 
 import cv2
-import numpy as np
-import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
 
-from mmdfkd.models.tasks import normalizer_of
 from mmdfkd.registry import HOOKS
-
-
-def draw_synthetic_grid(pixels: torch.Tensor, teacher: torch.nn.Module, task: str, score_thr: float = 0.3,
-                        max_images: int = 16, classes: Optional[tuple] = None) -> np.ndarray:
-    """A grid of synthetic images annotated with what the teacher sees in them.
-
-    Args:
-        pixels (Tensor): (N, 3, H, W) synthetic images in [0, 255], RGB.
-        teacher (nn.Module): the frozen teacher.
-        task (str): 'det' draws the teacher's boxes above ``score_thr``; 'cls'
-            writes its top-1 class and score.
-        max_images (int): at most this many images, laid out in a square grid.
-        classes (tuple, optional): class names for the labels.
-
-    Returns:
-        np.ndarray: (rows*H, cols*W, 3) uint8 RGB image.
-    """
-    pixels = pixels[:max_images].detach().float()
-    mean, std = normalizer_of(teacher)
-    inputs = (pixels - mean.to(pixels)) / std.to(pixels)
-    images = [img.permute(1, 2, 0).clamp(0, 255).byte().cpu().numpy().copy() for img in pixels]
-    with torch.no_grad():
-        if task == 'det':
-            from mmdfkd.models.tasks import DetectionTask
-            results = teacher.predict(inputs, DetectionTask.data_samples(inputs), rescale=False)
-            for img, res in zip(images, results):
-                inst = res.pred_instances[res.pred_instances.scores > score_thr]
-                for box, label, score in zip(inst.bboxes.tolist(), inst.labels.tolist(), inst.scores.tolist()):
-                    x1, y1, x2, y2 = (int(round(v)) for v in box)
-                    cv2.rectangle(img, (x1, y1), (x2, y2), (0, 255, 0), 1)
-                    name = classes[label] if classes else str(label)
-                    cv2.putText(img, f'{name}:{score:.2f}', (x1, max(y1 - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX,
-                                0.3, (255, 255, 0), 1)
-        else:
-            probs = teacher(inputs, mode='tensor').softmax(-1)
-            scores, labels = probs.max(-1)
-            for img, label, score in zip(images, labels.tolist(), scores.tolist()):
-                name = classes[label] if classes else str(label)
-                cv2.putText(img, f'{name}:{score:.2f}', (1, 8), cv2.FONT_HERSHEY_SIMPLEX, 0.3, (255, 255, 0), 1)
-    cols = math.ceil(math.sqrt(len(images)))
-    rows = math.ceil(len(images) / cols)
-    h, w, _ = images[0].shape
-    grid = np.zeros((rows * h, cols * w, 3), dtype=np.uint8)
-    for i, img in enumerate(images):
-        r, c = divmod(i, cols)
-        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = img
-    return grid
+from mmdfkd.visualization import draw_synthetic_grid
 
 
 @HOOKS.register_module()

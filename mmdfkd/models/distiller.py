@@ -1,6 +1,6 @@
 """DataFreeDistiller: synthesise images from a frozen teacher, distil a student on them."""
 import os.path as osp
-from typing import Dict, List, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -11,12 +11,14 @@ from torch import Tensor, nn
 
 from mmdfkd.engine.checkpoint import UntrustedCheckpointError, load_checkpoint_file
 from mmdfkd.registry import MODELS
+from mmdfkd.utils.state_dict import load_state_dict_checked, unwrap_state_dict
 from .memory import SyntheticMemory
 from .priors.base import SynthesisContext
 from .recorders import ModuleRecorder
 from .tasks import build_task, normalizer_of
 
-BUILTIN_TAPS = {'det': ('feats', 'head'), 'cls': ('logits', )}
+#: the ``model.type`` values of a data-free distillation config
+DISTILLER_TYPES = ('DataFreeDistiller', 'mmdfkd.DataFreeDistiller')
 
 
 def _build_registered(cfg: dict, kind: str) -> nn.Module:
@@ -105,8 +107,9 @@ class DataFreeDistiller(BaseModel):
         adv_warmup_iters (int): iterations before priors flagged adversarial
             (``AdversarialPrior``) are switched on, so the generator first
             learns the teacher's task.
-        max_bad_steps (int): consecutive non-finite generator outputs skipped
-            (with a warning) before training stops.
+        max_bad_steps (int): consecutive non-finite generator outputs, or
+            consecutive non-finite student losses, skipped (with a warning)
+            before training stops.
         data_preprocessor (dict, optional): unused by training (synthetic
             images are normalised per model); validation uses the student's.
     """
@@ -145,7 +148,7 @@ class DataFreeDistiller(BaseModel):
         self.loss_taps: Dict[str, tuple] = {}
         for name, cfg in (distill_losses or {}).items():
             cfg = dict(cfg)
-            tap_S = cfg.pop('tap', BUILTIN_TAPS[task][-1])
+            tap_S = cfg.pop('tap', self.task.builtin_taps[-1])
             tap_T = cfg.pop('tap_T', tap_S)
             self.distill_losses[name] = _build_registered(cfg, 'Loss')
             self.loss_taps[name] = (tap_S, tap_T)
@@ -163,7 +166,7 @@ class DataFreeDistiller(BaseModel):
         self.generator_steps = generator_steps
         self.student_steps = student_steps
         self.memory = SyntheticMemory(memory_capacity)
-        if fresh_student_batches and self.generator.reinit_per_batch:
+        if fresh_student_batches and self.generator.holds_batch:
             raise ValueError(f'fresh_student_batches needs a generator that draws new images on each call; '
                              f'{type(self.generator).__name__} holds one optimised batch. Use memory_capacity '
                              'to replay its batches instead.')
@@ -175,7 +178,7 @@ class DataFreeDistiller(BaseModel):
         self.generator_warmup_iters = generator_warmup_iters
         self.adv_warmup_iters = adv_warmup_iters
         self.max_bad_steps = max_bad_steps
-        self._bad_steps = 0
+        self._bad_steps = {'generator': 0, 'student': 0}  # non-finite steps in a row, per phase
         self.register_buffer('_iter', torch.zeros((), dtype=torch.long))
         self.last_synthetic: Optional[Tensor] = None
         self._check_pairing()
@@ -210,13 +213,21 @@ class DataFreeDistiller(BaseModel):
             model_cfg = teacher_cfg.model
         teacher = MODELS.build(ConfigDict(model_cfg))
         if checkpoint is not None:
-            self._load_teacher_weights(teacher, checkpoint, config)
+            self.load_teacher_weights(teacher, checkpoint, config)
             # The Runner calls model.init_weights() after building; BaseModule skips initialised children.
             teacher._is_init = True
         return teacher
 
     @staticmethod
-    def _load_teacher_weights(teacher: nn.Module, checkpoint: str, config: Optional[str]) -> None:
+    def load_teacher_weights(teacher: nn.Module, checkpoint: str, config: Optional[str] = None) -> None:
+        """Load a teacher checkpoint strictly (``weights_only``), with errors that say how to fix them.
+
+        Args:
+            teacher (nn.Module): the built teacher.
+            checkpoint (str): a ``tools/train.py`` checkpoint of it, or a plain
+                state dict of the network a single-prefix wrapper holds.
+            config (str, optional): the teacher's config file, for the hint.
+        """
         if not osp.isfile(checkpoint):
             hint = (f'Train it with: python tools/train.py {config}' if config else
                     'Train the teacher first, or point teacher.checkpoint at its .pth file.')
@@ -229,12 +240,10 @@ class DataFreeDistiller(BaseModel):
         except Exception as err:  # torch raises several types for a bad file
             raise RuntimeError(f'Teacher checkpoint {checkpoint!r} could not be read ({type(err).__name__}: '
                                f'{str(err)[:300]}). Is it a complete .pth written by tools/train.py?') from err
-        if isinstance(ckpt, dict) and 'state_dict' not in ckpt and isinstance(ckpt.get('model'), dict):
-            ckpt = ckpt['model']  # official DeiT / timm training scripts save {'model': state_dict, ...}
-        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
-        if not isinstance(state, dict):
-            raise RuntimeError(f'Teacher checkpoint {checkpoint!r} holds no state dict.')
-        state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+        try:
+            state = unwrap_state_dict(ckpt, f'Teacher checkpoint {checkpoint!r}')
+        except TypeError as err:
+            raise RuntimeError(str(err)) from err
         own = teacher.state_dict()
         # A plain state dict of the wrapped network (a timm model inside TimmClassifier, whose keys
         # all start with 'model.'): no key matches until the wrapper's single prefix is added.
@@ -242,19 +251,8 @@ class DataFreeDistiller(BaseModel):
         if len(prefixes) == 1 and not any(k in own for k in state):
             prefix = prefixes.pop()
             state = {f'{prefix}.{k}': v for k, v in state.items()}
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        mismatched = [f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}' for k, v in state.items()
-                      if k in own and own[k].shape != v.shape]
-        if missing or unexpected or mismatched:
-            def head(keys: List[str]) -> str:
-                return ', '.join(keys[:8]) + (f' ... (+{len(keys) - 8})' if len(keys) > 8 else '')
-            raise RuntimeError(
-                f'Teacher checkpoint {checkpoint!r} does not match the teacher architecture. '
-                f'Missing keys: [{head(missing)}]. Unexpected keys: [{head(unexpected)}]. '
-                f'Shape mismatches (checkpoint vs model): [{head(mismatched)}]. Check that teacher.config is '
-                'the config the checkpoint was trained with.')
-        teacher.load_state_dict(state, strict=True)
+        load_state_dict_checked(teacher, state, f'Teacher checkpoint {checkpoint!r}',
+                                'Check that teacher.config is the config the checkpoint was trained with.')
 
     def _freeze_teacher(self) -> None:
         """The single place where the teacher is frozen: eval mode, no gradients."""
@@ -303,47 +301,79 @@ class DataFreeDistiller(BaseModel):
                            f'{owner}_taps=dict({name}=\'<module name>\') in the distiller config.')
         return out[name]
 
-    def _is_adversarial(self, prior: nn.Module) -> bool:
-        return type(prior).__name__ == 'AdversarialPrior'
+    @property
+    def iteration(self) -> int:
+        """Iterations this distiller has trained (saved with its checkpoints)."""
+        return int(self._iter)
 
-    def _start_bank(self, batch_size: int, wrapper, layout: Optional[list]) -> Optional[list]:
-        """Re-draw a pixel bank; with ``refine_ratio``, part of it from the memory.
+    def sample_layout(self, batch_size: int, device: torch.device) -> Optional[list]:
+        """One layout per image from the layout sampler, or ``None`` without one.
 
         Returns:
-            list[dict] | None: the layout of the new bank (remembered images
-            bring their own).
+            list[dict] | None: ``batch_size`` dicts with ``'bboxes'`` (k, 4)
+            xyxy pixels and ``'labels'`` (k,), on ``device``.
         """
-        self.generator.reset()
-        wrapper.optimizer.state.clear()
-        num_refined = min(int(round(self.refine_ratio * batch_size)), len(self.memory))
-        if num_refined == 0:
-            return layout
-        pixels, remembered = self.memory.sample(num_refined, self.generator.logits.device)
-        self.generator.load_pixels(pixels)
-        if layout is None or remembered is None:
-            return layout
-        return list(remembered) + list(layout[num_refined:])
-
-    def _sample_layout(self, batch_size: int, device: torch.device) -> Optional[list]:
-        """One layout per image from the layout sampler, or ``None`` without one."""
         if self.layout_sampler is None:
             return None
         layout = self.layout_sampler(batch_size, self.generator.img_size, self.task.num_classes(self.teacher))
         return [{k: v.to(device) for k, v in lay.items()} for lay in layout]
 
-    def _generator_phase(self, batch_size: int, wrapper, layout: Optional[list]) -> Dict[str, Tensor]:
-        adversarial_on = int(self._iter) >= self.adv_warmup_iters
-        priors = {k: p for k, p in self.priors.items() if adversarial_on or not self._is_adversarial(p)}
-        need_student = any(self._is_adversarial(p) for p in priors.values())
+    def start_batch(self, batch_size: int, wrapper) -> Optional[list]:
+        """Begin an iteration: sample its layout; re-draw a generator that holds its batch.
+
+        With ``refine_ratio``, part of a re-drawn batch starts from images (and
+        layouts) of the replay memory, so inversion continues across iterations.
+
+        Args:
+            batch_size (int): images per batch.
+            wrapper: the generator's optimizer wrapper (its state is cleared
+                when the batch is re-drawn).
+
+        Returns:
+            list[dict] | None: the layout of this iteration's batch.
+        """
+        layout = self.sample_layout(batch_size, next(self.student.parameters()).device)
+        if not self.generator.holds_batch:
+            return layout
+        self.generator.reset()
+        wrapper.optimizer.state.clear()
+        num_refined = min(int(round(self.refine_ratio * batch_size)), len(self.memory))
+        if num_refined == 0:
+            return layout
+        pixels, remembered = self.memory.sample(num_refined, next(self.generator.parameters()).device)
+        self.generator.refine_from(pixels)
+        if layout is None or remembered is None:
+            return layout
+        return list(remembered) + list(layout[num_refined:])
+
+    def active_priors(self) -> Dict[str, nn.Module]:
+        """The priors on at this iteration: adversarial ones only after ``adv_warmup_iters``."""
+        adversarial_on = self.iteration >= self.adv_warmup_iters
+        return {k: p for k, p in self.priors.items() if adversarial_on or not p.adversarial}
+
+    def generator_step(self, batch_size: int, wrapper, layout: Optional[list]) -> Dict[str, Tensor]:
+        """``generator_steps`` updates of the generator with ``L_G = Σ active priors``.
+
+        Args:
+            batch_size (int): images per batch.
+            wrapper: the generator's optimizer wrapper (``optim_context``,
+                ``update_params``, ``zero_grad``), an MMEngine ``OptimWrapper``
+                or anything with the same three methods.
+            layout (list[dict] | None): from :meth:`start_batch`.
+
+        Returns:
+            dict: ``'G.loss_<prior>'`` -> detached weighted loss.
+        """
+        priors = self.active_priors()
+        need_student = any(p.needs_student for p in priors.values())
         log: Dict[str, Tensor] = {}
         for _ in range(self.generator_steps):
             with wrapper.optim_context(self.generator):
                 pixels = self.generator(batch_size, layout)
                 if not torch.isfinite(pixels).all():
-                    self._skip_bad_step()
+                    self._skip_bad_step('generator', 'NaN/Inf images')
                     wrapper.zero_grad()
                     continue
-                self._bad_steps = 0
                 aug, aug_layout = self.augment(pixels, layout) if self.augment else (pixels, layout)
                 out_T = self._run(self.teacher, self.teacher_recorder, aug)
                 out_S = self._run(self.student, self.student_recorder, aug) if need_student else {}
@@ -352,52 +382,117 @@ class DataFreeDistiller(BaseModel):
                     layout=aug_layout, data_samples=self.task.data_samples(aug, aug_layout))
                 losses = {f'loss_{name}': prior(ctx) for name, prior in priors.items()}
                 loss = sum(losses.values())
+            self._bad_steps['generator'] = 0
             wrapper.update_params(loss)
             log.update({f'G.{k}': v.detach() for k, v in losses.items()})
         if need_student:
             self.student.zero_grad(set_to_none=True)  # the adversarial term's student gradients
         return log
 
-    def _skip_bad_step(self) -> None:
-        self._bad_steps += 1
-        print_log(f'Generator produced NaN/Inf pixels; skipping this step ({self._bad_steps} in a row, '
-                  f'stopping at {self.max_bad_steps}).', logger='current', level=30)
-        if self._bad_steps >= self.max_bad_steps:
-            raise FloatingPointError(
-                f'The generator produced NaN/Inf images {self._bad_steps} steps in a row. Lower the generator '
-                'learning rate (optim_wrapper.generator.optimizer.lr), add gradient clipping '
-                '(optim_wrapper.generator.clip_grad=dict(max_norm=10)), or lower the prior weights.')
+    def synthesise(self, batch_size: int, layout: Optional[list], remember: bool = True) -> Tensor:
+        """Draw a batch from the generator without gradients, and count it.
+
+        Args:
+            batch_size (int): images to draw.
+            layout (list[dict] | None): their layout.
+            remember (bool): push a finite batch into the replay memory and
+                keep it as ``last_synthetic`` (for the image-grid hook).
+
+        Returns:
+            Tensor: (N, 3, H, W) in [0, 255]; may hold NaN/Inf if the
+            generator diverged (then it is neither remembered nor kept).
+        """
+        with torch.no_grad():
+            pixels = self.generator(batch_size, layout).detach()
+        self.num_synthetic_images += batch_size
+        if remember and torch.isfinite(pixels).all():
+            self.last_synthetic = pixels
+            self.memory.push(pixels, layout)
+        return pixels
+
+    def _skip_bad_step(self, phase: str, what: str) -> None:
+        self._bad_steps[phase] += 1
+        count = self._bad_steps[phase]
+        print_log(f'The {phase} step produced {what}; skipping it ({count} in a row, stopping at '
+                  f'{self.max_bad_steps}).', logger='current', level=30)
+        if count >= self.max_bad_steps:
+            fix = ('Lower the generator learning rate (optim_wrapper.generator.optimizer.lr), add gradient '
+                   'clipping (optim_wrapper.generator.clip_grad=dict(max_norm=10)), or lower the prior weights.'
+                   if phase == 'generator' else
+                   'Lower the student learning rate (optim_wrapper.student.optimizer.lr), add gradient clipping '
+                   '(optim_wrapper.student.clip_grad=dict(max_norm=10)), or lower the distillation loss weights.')
+            raise FloatingPointError(f'The {phase} step produced {what} {count} steps in a row. {fix}')
 
     # --------------------------------------------------------------- distill
-    def _student_phase(self, pixels: Tensor, layout: Optional[list], wrapper) -> Dict[str, Tensor]:
+    def student_batch(self, step: int, pixels: Tensor, layout: Optional[list]) -> Tuple[Tensor, Optional[list]]:
+        """The batch student step ``step`` trains on, augmented.
+
+        A fresh generator batch (``fresh_student_batches``, steps after the
+        first), else a replay-memory sample, else this iteration's batch.
+        """
+        if self.fresh_student_batches and step > 0:
+            batch_layout = self.sample_layout(pixels.shape[0], pixels.device)
+            batch = self.synthesise(pixels.shape[0], batch_layout, remember=False).nan_to_num()
+        elif len(self.memory):
+            batch, batch_layout = self.memory.sample(pixels.shape[0], pixels.device)
+        else:
+            batch, batch_layout = pixels, layout
+        if self.augment:
+            batch, batch_layout = self.augment(batch, batch_layout)
+        return batch, batch_layout
+
+    def student_losses(self, batch: Tensor) -> Dict[str, Tensor]:
+        """``L_S`` terms on one batch: distillation losses between taps, plus pseudo labels.
+
+        Args:
+            batch (Tensor): (N, 3, H, W) synthetic pixels in [0, 255].
+
+        Returns:
+            dict: ``'loss_<name>'`` -> scalar with gradients to the student
+            and connectors.
+        """
+        with torch.no_grad():
+            out_T = self._run(self.teacher, self.teacher_recorder, batch)
+        out_S = self._run(self.student, self.student_recorder, batch)
+        losses = {}
+        for name, loss_fn in self.distill_losses.items():
+            tap_S, tap_T = self.loss_taps[name]
+            preds_S = self._tap(out_S, tap_S, 'student')
+            preds_T = self._tap(out_T, tap_T, 'teacher')
+            if tap_S in self.connectors:
+                preds_S = self.connectors[tap_S](preds_S, preds_T)
+            losses[f'loss_{name}'] = loss_fn(preds_S, preds_T)
+        if self.pseudo_label is not None:
+            losses['loss_pseudo'] = self._pseudo_label_loss(out_T, out_S['_inputs'])
+        return losses
+
+    def student_step(self, pixels: Tensor, layout: Optional[list], wrapper) -> Dict[str, Tensor]:
+        """``student_steps`` updates of the student (and connectors); none during the generator warm-up.
+
+        A non-finite loss skips its update with a warning; ``max_bad_steps``
+        in a row stop training.
+
+        Args:
+            pixels (Tensor): (N, 3, H, W) this iteration's batch.
+            layout (list[dict] | None): its layout.
+            wrapper: the student's optimizer wrapper (see :meth:`generator_step`).
+
+        Returns:
+            dict: ``'S.loss_<name>'`` -> detached loss.
+        """
         log: Dict[str, Tensor] = {}
+        if self.iteration < self.generator_warmup_iters:
+            return log
         for step in range(self.student_steps):
-            if self.fresh_student_batches and step > 0:
-                batch_layout = self._sample_layout(pixels.shape[0], pixels.device)
-                with torch.no_grad():
-                    batch = self.generator(pixels.shape[0], batch_layout).nan_to_num()
-                self.num_synthetic_images += batch.shape[0]
-            elif len(self.memory):
-                batch, batch_layout = self.memory.sample(pixels.shape[0], pixels.device)
-            else:
-                batch, batch_layout = pixels, layout
-            if self.augment:
-                batch, batch_layout = self.augment(batch, batch_layout)
+            batch, _ = self.student_batch(step, pixels, layout)
             with wrapper.optim_context(self.student):
-                with torch.no_grad():
-                    out_T = self._run(self.teacher, self.teacher_recorder, batch)
-                out_S = self._run(self.student, self.student_recorder, batch)
-                losses = {}
-                for name, loss_fn in self.distill_losses.items():
-                    tap_S, tap_T = self.loss_taps[name]
-                    preds_S = self._tap(out_S, tap_S, 'student')
-                    preds_T = self._tap(out_T, tap_T, 'teacher')
-                    if tap_S in self.connectors:
-                        preds_S = self.connectors[tap_S](preds_S, preds_T)
-                    losses[f'loss_{name}'] = loss_fn(preds_S, preds_T)
-                if self.pseudo_label is not None:
-                    losses['loss_pseudo'] = self._pseudo_label_loss(out_T, out_S['_inputs'])
+                losses = self.student_losses(batch)
                 loss = sum(losses.values())
+            if not torch.isfinite(loss):
+                self._skip_bad_step('student', f'a non-finite loss ({float(loss.detach())})')
+                wrapper.zero_grad()
+                continue
+            self._bad_steps['student'] = 0
             wrapper.update_params(loss)
             log.update({f'S.{k}': v.detach() for k, v in losses.items()})
         return log
@@ -408,9 +503,23 @@ class DataFreeDistiller(BaseModel):
         targets = self.pseudo_label.make_targets(results)
         return self.pseudo_label(self.student.loss(inputs_S, targets))
 
+    def run_iteration(self, batch_size: int, wrapper_G, wrapper_S) -> Dict[str, Tensor]:
+        """One synthesis + distillation iteration with the given optimizer wrappers.
+
+        :meth:`train_step` calls it with MMEngine's wrappers; the plain-PyTorch
+        loop of :mod:`mmdfkd.analysis.overhead` with ``torch.optim`` ones, so
+        both run the same code.
+        """
+        layout = self.start_batch(batch_size, wrapper_G)
+        log = self.generator_step(batch_size, wrapper_G, layout)
+        pixels = self.synthesise(batch_size, layout)
+        log.update(self.student_step(pixels.nan_to_num(), layout, wrapper_S))
+        self._iter += 1
+        return log
+
     # ------------------------------------------------------------ MMEngine API
     def train_step(self, data: Union[dict, list], optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
-        """One synthesis + distillation iteration.
+        """One synthesis + distillation iteration (:meth:`run_iteration`).
 
         Args:
             data (dict): A batch of :class:`~mmdfkd.datasets.LatentDataset`,
@@ -421,20 +530,7 @@ class DataFreeDistiller(BaseModel):
             raise KeyError("DataFreeDistiller needs optim_wrapper=dict(constructor='DataFreeOptimWrapperConstructor', "
                            "generator=dict(...), student=dict(...)) in the config.")
         batch_size = len(data['index']) if isinstance(data, dict) else len(data)
-        layout = self._sample_layout(batch_size, next(self.student.parameters()).device)
-        if self.generator.reinit_per_batch:
-            layout = self._start_bank(batch_size, optim_wrapper['generator'], layout)
-        log = self._generator_phase(batch_size, optim_wrapper['generator'], layout)
-        with torch.no_grad():
-            pixels = self.generator(batch_size, layout).detach()
-        self.num_synthetic_images += batch_size
-        if torch.isfinite(pixels).all():
-            self.last_synthetic = pixels
-            self.memory.push(pixels, layout)
-        if int(self._iter) >= self.generator_warmup_iters:
-            log.update(self._student_phase(pixels.nan_to_num(), layout, optim_wrapper['student']))
-        self._iter += 1
-        return log
+        return self.run_iteration(batch_size, optim_wrapper['generator'], optim_wrapper['student'])
 
     def val_step(self, data: Union[dict, list]) -> list:
         """Evaluate the student on real validation data."""

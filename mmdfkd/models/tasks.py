@@ -22,6 +22,8 @@ class DetectionTask:
     """Detection models from mmdet (``extract_feat`` / ``bbox_head`` / ``loss`` / ``predict``)."""
 
     name = 'det'
+    #: taps :meth:`forward` returns; the last one is a distillation loss's default.
+    builtin_taps = ('feats', 'head')
 
     def forward(self, model: nn.Module, inputs: Tensor) -> Dict[str, object]:
         """Neck features and, for one-stage detectors, raw dense-head outputs.
@@ -110,6 +112,7 @@ class ClassificationTask:
     """Classifiers whose ``forward(inputs, mode='tensor')`` returns logits (N, K)."""
 
     name = 'cls'
+    builtin_taps = ('logits', )
 
     def forward(self, model: nn.Module, inputs: Tensor) -> Dict[str, object]:
         return {'logits': model(inputs, mode='tensor')}

@@ -112,7 +112,7 @@ def test_config_trains_one_step_on_tiny_inputs(name, tmp_path):
 def test_generator_config_updates_generator_and_student_not_teacher(name, tmp_path):
     torch.manual_seed(0)
     model, optim = build(name, tmp_path)
-    assert not model.generator.reinit_per_batch and model.generator.num_classes == 10
+    assert not model.generator.holds_batch and model.generator.num_classes == 10
     teacher0, student0, generator0 = snapshot(model.teacher), snapshot(model.student), snapshot(model.generator)
 
     log = model.train_step(dict(index=[0, 1]), optim)  # iteration 0: still warming up

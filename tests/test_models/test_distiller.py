@@ -3,7 +3,6 @@ import copy
 
 import pytest
 import torch
-from mmengine.optim import OptimWrapperDict
 from mmengine.registry import init_default_scope
 
 from mmdfkd.engine.optim import DataFreeOptimWrapperConstructor
@@ -240,15 +239,17 @@ def test_refine_ratio_starts_part_of_the_bank_from_memory(tmp_path):
     remembered = model.memory._images[:1].float()
     torch.manual_seed(1)
     layout = model.layout_sampler(2, model.generator.img_size, 10)
-    torch.manual_seed(2)  # memory.sample draws index 0 or 1: make both the same image
+    # memory.sample draws index 0 or 1: make both the same image
     model.memory._images[1] = model.memory._images[0]
     model.memory._layouts[1] = model.memory._layouts[0]
-    new_layout = model._start_bank(2, optim['generator'], layout)
+    torch.manual_seed(1)  # start_batch samples the same layout first
+    new_layout = model.start_batch(2, optim['generator'])
     pixels = model.generator(2)
     assert torch.allclose(pixels[0], remembered[0], atol=1.0), 'first half continues a remembered image'
     assert (pixels[1] - remembered[0]).abs().mean() > 10, 'second half is fresh noise'
     assert torch.equal(new_layout[0]['labels'], model.memory._layouts[0]['labels'])
-    assert new_layout[1] is layout[1]
+    assert torch.equal(new_layout[1]['bboxes'], layout[1]['bboxes'])
+    assert torch.equal(new_layout[1]['labels'], layout[1]['labels'])
 
 
 def test_fresh_student_batches_draw_a_new_scene_per_student_step(tmp_path):

@@ -62,7 +62,7 @@ def test_nan_generator_steps_are_skipped_with_a_warning_then_training_stops(tmp_
         assert not any(k.startswith('G.') for k in log), 'a skipped generator step logs no generator loss'
         assert all(torch.isfinite(p).all() for p in model.student.parameters())
         assert len(warnings) == step and warnings[-1][1] == 30  # logging.WARNING
-        assert f'NaN/Inf pixels; skipping this step ({step} in a row, stopping at 3)' in warnings[-1][0]
+        assert f'NaN/Inf images; skipping it ({step} in a row, stopping at 3)' in warnings[-1][0]
     assert model.last_synthetic is None, 'NaN images are never kept'
     with pytest.raises(FloatingPointError, match='NaN/Inf images 3 steps in a row. Lower the generator learning'):
         model.train_step(dict(index=[0, 1]), optim)
@@ -88,4 +88,22 @@ def test_image_size_not_divisible_by_patch_size_names_sizes_that_work(tmp_path):
     model.train()
     with pytest.raises(ValueError, match=r'ViT input size 72x72 is not a multiple of patch_size=16; use a height of '
                                          r'64 or 80 and a width of 64 or 80'):
+        model.train_step(dict(index=[0, 1]), optim)
+
+
+def test_non_finite_student_losses_are_skipped_with_a_warning_then_training_stops(tmp_path, monkeypatch):
+    import mmdfkd.models.distiller as distiller_module
+    warnings = []
+    monkeypatch.setattr(distiller_module, 'print_log', lambda msg, logger=None, level=None: warnings.append(msg))
+    model, optim = build_with_optim(cls_distiller_cfg(
+        tmp_path, max_bad_steps=2,
+        distill_losses=dict(kd=dict(type='KLDivLoss', tap='logits', loss_weight=float('nan')))))
+    model.train()
+    before = {k: v.clone() for k, v in model.student.state_dict().items()}
+    log = model.train_step(dict(index=[0, 1]), optim)
+    assert not any(k.startswith('S.') for k in log), 'a skipped student step logs no student loss'
+    assert all(torch.equal(before[k], v) for k, v in model.student.state_dict().items()), \
+        'a non-finite loss must not update the student'
+    assert 'student step produced a non-finite loss (nan); skipping it (1 in a row, stopping at 2)' in warnings[-1]
+    with pytest.raises(FloatingPointError, match='non-finite loss.*2 steps in a row. Lower the student learning'):
         model.train_step(dict(index=[0, 1]), optim)

@@ -26,7 +26,7 @@ def _check_output(gen, batch_size, size, layout=None):
 def test_pixel_bank_shape_grad_and_reset():
     torch.manual_seed(0)
     gen = PixelBankGenerator(img_size=(32, 48), batch_size=2)
-    assert gen.reinit_per_batch and gen.img_size == (32, 48) and gen.latent_dim is None
+    assert gen.holds_batch and gen.img_size == (32, 48) and gen.latent_dim is None
     out = _check_output(gen, 2, (32, 48))
     # smooth initial noise: neighbours differ much less than random pairs of pixels
     shuffled = out.flatten()[torch.randperm(out.numel())].view_as(out)
@@ -44,7 +44,7 @@ def test_pixel_bank_shape_grad_and_reset():
 def test_conv_generator(size):
     torch.manual_seed(0)
     gen = ConvGenerator(img_size=size, latent_dim=16, channels=(16, 8, 8, 4))
-    assert not gen.reinit_per_batch and gen.latent_dim == 16 and gen.init_size == (size[0] // 8, size[1] // 8)
+    assert not gen.holds_batch and gen.latent_dim == 16 and gen.init_size == (size[0] // 8, size[1] // 8)
     _check_output(gen, 2, size)
     state = {k: v.clone() for k, v in gen.state_dict().items()}
     gen.reset()

@@ -1,9 +1,9 @@
-"""mmdfkd.benchmark: params/FLOPs, interleaved latency, and Runner vs plain-PyTorch timing."""
+"""mmdfkd.analysis: params/FLOPs, interleaved latency, and Runner vs plain-PyTorch timing."""
 import pytest
 import torch
 from mmengine.config import Config
 
-from mmdfkd.benchmark import (PlainDistillStep, benchmark_overhead, build_teacher_student, compare_latency,
+from mmdfkd.analysis import (PlainDistillStep, benchmark_overhead, build_teacher_student, compare_latency,
                               complexity, latency_report)
 from tiny_pipeline import write_tiny_benchmark
 
@@ -52,7 +52,8 @@ def test_plain_step_trains_student_and_generator_not_teacher(tiny_cfg):
     before = {k: v.clone() for k, v in model.state_dict(keep_vars=False).items()}
     teacher = {k: v.clone() for k, v in model.teacher.state_dict().items()}
     log = PlainDistillStep(model, tiny_cfg.optim_wrapper)(2)
-    assert set(log) == {'G.loss', 'S.loss'} and all(torch.isfinite(v) for v in log.values())
+    assert any(k.startswith('G.') for k in log) and any(k.startswith('S.') for k in log)
+    assert all(torch.isfinite(v) for v in log.values())
     after = model.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith('student.'))
     assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith('generator.'))
@@ -65,14 +66,39 @@ def test_plain_step_skips_the_student_during_generator_warmup(tiny_cfg):
     tiny_cfg.model.generator_warmup_iters = 1
     model = MODELS.build(tiny_cfg.model).train()
     log = PlainDistillStep(model, tiny_cfg.optim_wrapper)(2)
-    assert set(log) == {'G.loss'}
+    assert log and all(k.startswith('G.') for k in log)
 
 
 def test_overhead_config_times_full_iterations(tiny_cfg):
-    from mmdfkd.benchmark import overhead_config
+    from mmdfkd.analysis import overhead_config
     tiny_cfg.model.generator_warmup_iters = 100
     tiny_cfg.model.adv_warmup_iters = 5
     cfg = overhead_config(tiny_cfg, 3, 'somewhere')
     assert cfg.model.generator_warmup_iters == 0 and cfg.model.adv_warmup_iters == 0
     assert cfg.train_cfg.max_iters == 3 and cfg.val_cfg is None and cfg.default_hooks.checkpoint is None
     assert tiny_cfg.model.generator_warmup_iters == 100  # the caller's config is untouched
+
+
+def test_plain_loop_and_train_step_give_identical_weights(tiny_cfg):
+    """The plain-PyTorch loop runs the distiller's own phases: same seed, same weights after 2 iterations."""
+    import copy
+
+    from mmdfkd.engine.optim import DataFreeOptimWrapperConstructor
+    from mmdfkd.registry import MODELS
+    tiny_cfg.model.generator_warmup_iters = 0
+    torch.manual_seed(0)
+    runner_model = MODELS.build(tiny_cfg.model).train()
+    plain_model = copy.deepcopy(runner_model)
+    wrappers = DataFreeOptimWrapperConstructor(copy.deepcopy(tiny_cfg.optim_wrapper.to_dict()))(runner_model)
+    plain = PlainDistillStep(plain_model, tiny_cfg.optim_wrapper)
+    torch.manual_seed(1)
+    logs_runner = [runner_model.train_step(dict(index=[0, 1]), wrappers) for _ in range(2)]
+    torch.manual_seed(1)
+    logs_plain = [plain(2) for _ in range(2)]
+    assert [sorted(log) for log in logs_runner] == [sorted(log) for log in logs_plain]
+    assert any(k.startswith('S.') for k in logs_plain[-1]), 'the student must have trained'
+    state_runner, state_plain = runner_model.state_dict(), plain_model.state_dict()
+    assert state_runner.keys() == state_plain.keys()
+    for key, value in state_runner.items():
+        assert torch.equal(value, state_plain[key]), key
+    assert int(plain_model._iter) == int(runner_model._iter) == 2

@@ -1,21 +1,13 @@
-"""TrainTimeHook and tools/benchmark_generators.py: time-stamped validations, time to target, images/s."""
-import importlib.util
-import os.path as osp
-
+"""TrainTimeHook and mmdfkd.analysis.generator_comparison: time-stamped validations, time to target, images/s."""
 import pytest
 from mmengine.config import Config
 
-from mmdfkd.benchmark import images_per_second, time_to_target, timed_curve, with_train_timer
+from mmdfkd.analysis import generator_comparison as benchmark_generators
+from mmdfkd.analysis import images_per_second, read_scalars, time_to_target, timed_curve, with_train_timer
 from mmdfkd.engine import TrainTimeHook
 from mmdfkd.engine.launch import build_runner
-from mmdfkd.pipeline import read_scalars
 from tiny_pipeline import write_tiny_cls_benchmark
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-spec = importlib.util.spec_from_file_location('benchmark_generators',
-                                              osp.join(REPO_ROOT, 'tools', 'benchmark_generators.py'))
-benchmark_generators = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(benchmark_generators)
 
 
 def _timed_run(tmp_path, max_iters: int, budget_s=None) -> tuple:

@@ -7,7 +7,7 @@ import cv2
 import pytest
 import torch
 
-from mmdfkd.browse import browse_synthetic, load_distiller
+from mmdfkd.apis.synthesis import browse_synthetic, load_distiller
 from tiny_runs import cls_run, det_run
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -65,9 +65,9 @@ def test_errors(tmp_path, monkeypatch):
     config, ckpt, distiller = cls_run(tmp_path)
     with pytest.raises(ValueError, match='num must be >= 1'):
         browse_synthetic(config, ckpt, str(tmp_path / 'b'), num=0)
-    # a checkpoint of another generator: the message names the mismatch and MMDFKD_GENERATOR
-    with pytest.raises(RuntimeError, match=r'the distiller of .* do not match.*'
-                       r'generator.fc.weight \(2048, 16\) vs \(2048, 8\).*MMDFKD_GENERATOR'):
+    # a checkpoint of another generator: the message names the mismatch and the config options
+    with pytest.raises(RuntimeError, match=r'the distiller of .*: the weights do not match.*'
+                       r'generator.fc.weight \(2048, 16\) vs \(2048, 8\).*same --cfg-options'):
         browse_synthetic(config, ckpt, str(tmp_path / 'b'), num=1,
                          cfg_options={'model.generator': dict(type='ConvGenerator', latent_dim=8, img_size=32)})
     sys.path.insert(0, osp.join(ROOT, 'tools'))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmdfkd.pipeline import _metrics, ensure_data, markdown_table, real_image_distill_config, run_pipeline
+from mmdfkd.apis.pipeline import table_metrics, ensure_data, markdown_table, real_image_distill_config, run_pipeline
 from tiny_pipeline import write_tiny_benchmark
 
 ROW_KEYS = {'name', 'metrics', 'params', 'flops', 'latency_ms', 'stage_s', 'checkpoint', 'input_size'}
@@ -108,6 +108,6 @@ def test_wrong_task_is_refused(tmp_path):
 
 
 def test_no_detections_count_as_zero_map():
-    assert _metrics('det', {}) == dict(mAP=0.0, AP50=0.0)
-    assert _metrics('det', {'coco/bbox_mAP': 0.5, 'coco/bbox_mAP_50': 0.75}) == dict(mAP=0.5, AP50=0.75)
-    assert _metrics('cls', {'accuracy/top1': 0.9}) == {'top-1': 0.9}
+    assert table_metrics('det', {}) == dict(mAP=0.0, AP50=0.0)
+    assert table_metrics('det', {'coco/bbox_mAP': 0.5, 'coco/bbox_mAP_50': 0.75}) == dict(mAP=0.5, AP50=0.75)
+    assert table_metrics('cls', {'accuracy/top1': 0.9}) == {'top-1': 0.9}

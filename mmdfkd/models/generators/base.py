@@ -18,9 +18,10 @@ class BaseGenerator(nn.Module):
         img_size (tuple[int, int]): ``(H, W)`` of the output images.
         num_classes (int | None): Classes of the layout conditioning; ``None``
             means unconditional (layouts are ignored).
-        reinit_per_batch (bool): Whether the distiller must call :meth:`reset`
-            before every batch (true only for the pixel bank, whose parameters
-            are the images themselves).
+        holds_batch (bool): Whether the generator's parameters are one batch
+            of images (the pixel bank): the distiller calls :meth:`reset`
+            before every batch, may start part of it from remembered images
+            with :meth:`refine_from`, and cannot draw fresh batches from it.
         latent_dim (int | None): Size of the latent ``z`` sampled per image,
             ``None`` when there is no latent.
 
@@ -30,7 +31,7 @@ class BaseGenerator(nn.Module):
             Default: None (unconditional).
     """
 
-    reinit_per_batch: bool = False
+    holds_batch: bool = False
     latent_dim: Optional[int] = None
 
     def __init__(self, img_size: Union[int, Sequence[int]], num_classes: Optional[int] = None) -> None:
@@ -57,7 +58,16 @@ class BaseGenerator(nn.Module):
         raise NotImplementedError
 
     def reset(self) -> None:
-        """Re-initialise before a new batch; a no-op unless ``reinit_per_batch``."""
+        """Re-initialise before a new batch; a no-op unless ``holds_batch``."""
+
+    def refine_from(self, pixels: torch.Tensor) -> None:
+        """Start the first ``len(pixels)`` images of the held batch from ``pixels``.
+
+        Args:
+            pixels (Tensor): (k, 3, H, W) in [0, 255].
+        """
+        raise NotImplementedError(f'{type(self).__name__} holds no batch of images to refine '
+                                  '(holds_batch is False); refine_ratio applies to the pixel bank only.')
 
     def render_condition(self, layout: Optional[List[dict]], batch_size: int, out_size: Sequence[int],
                          device: torch.device) -> torch.Tensor:

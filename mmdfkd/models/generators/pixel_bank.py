@@ -17,7 +17,7 @@ class PixelBankGenerator(BaseGenerator):
     is ``255 * sigmoid(logits)``. Each batch starts from smooth random colour
     noise: Gaussian noise at ``1 / init_downsample`` resolution, bilinearly
     upsampled, scaled by ``init_std`` (in logit space). The distiller calls
-    :meth:`reset` before each batch (``reinit_per_batch`` is True) and then
+    :meth:`reset` before each batch (``holds_batch`` is True) and then
     runs its inner optimisation steps on ``logits``. :meth:`reset` writes in
     place, so an optimizer built on ``logits`` keeps pointing at it; resetting
     the optimizer's own state (Adam moments) is the distiller's job.
@@ -38,7 +38,7 @@ class PixelBankGenerator(BaseGenerator):
             parameters to optimise (DIODE-style multi-resolution). Default: 1.
     """
 
-    reinit_per_batch = True
+    holds_batch = True
 
     def __init__(self,
                  img_size: Union[int, Sequence[int]],
@@ -70,7 +70,7 @@ class PixelBankGenerator(BaseGenerator):
         self.logits.copy_(noise)
 
     @torch.no_grad()
-    def load_pixels(self, pixels: torch.Tensor) -> None:
+    def refine_from(self, pixels: torch.Tensor) -> None:
         """Start the first ``len(pixels)`` images of the bank from given images.
 
         Args:
@@ -78,7 +78,7 @@ class PixelBankGenerator(BaseGenerator):
                 resized to the bank's parameter size.
         """
         if pixels.shape[0] > self.batch_size:
-            raise ValueError(f'load_pixels got {pixels.shape[0]} images for a bank of {self.batch_size}.')
+            raise ValueError(f'refine_from got {pixels.shape[0]} images for a bank of {self.batch_size}.')
         probs = (pixels.to(self.logits) / 255).clamp(1e-3, 1 - 1e-3)
         logits = torch.log(probs / (1 - probs))
         if tuple(logits.shape[-2:]) != self.param_size:

@@ -33,6 +33,9 @@ class AdversarialPrior(BasePrior):
         loss_weight (float): Weight of the loss. Default: 1.0.
     """
 
+    needs_student = True
+    adversarial = True
+
     def __init__(self, tap: str = 'logits', mode: str = 'l1', loss_weight: float = 1.0) -> None:
         super().__init__(loss_weight)
         if mode not in ('l1', 'kl'):

@@ -41,9 +41,19 @@ class BasePrior(nn.Module):
 
     ``forward(ctx)`` returns a scalar already multiplied by ``loss_weight``.
 
+    Capabilities, declared by subclasses as class attributes:
+
+    * ``needs_student``: the prior reads ``ctx.taps_S``, so the distiller runs
+      the student on the synthetic batch during the generator update.
+    * ``adversarial``: the prior works against the student; the distiller
+      switches it on only after ``adv_warmup_iters``.
+
     Args:
         loss_weight (float): Weight of the loss. Default: 1.0.
     """
+
+    needs_student: bool = False
+    adversarial: bool = False
 
     def __init__(self, loss_weight: float = 1.0) -> None:
         super().__init__()

@@ -10,8 +10,8 @@
    ``work_dirs/<name>/iter_<n>.pth`` comes from ``configs/teachers/<name>.py``).
 3. **distill**: the data-free run, through the same Runner as ``tools/train.py``.
 4. **evaluate**: teacher and student on the real val split, as
-   ``tools/test.py`` does (the student exported by :func:`mmdfkd.export.export_student`).
-5. **costs**: parameters, FLOPs and interleaved CPU latency (:mod:`mmdfkd.benchmark`).
+   ``tools/test.py`` does (the student exported by :func:`mmdfkd.apis.export_student`).
+5. **costs**: parameters, FLOPs and interleaved CPU latency (:mod:`mmdfkd.analysis`).
 6. **baselines** (optional): (a) the student trained on the real train split
    without a teacher, (b) the student distilled with the same losses on real
    train images (:class:`~mmdfkd.models.generators.RealImageGenerator`),
@@ -27,16 +27,17 @@ import json
 import os
 import os.path as osp
 import re
-import shutil
 import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional
 
 from mmengine.config import Config, ConfigDict
 
+from mmdfkd.analysis.logs import read_scalars
 from mmdfkd.engine.launch import build_runner, check_data_files, load_config
+from mmdfkd.visualization.run_plots import write_plots
 
-DEFAULT_CONFIGS = {'det': 'configs/dfkd_vitdet_tiny.py', 'cls': 'configs/dfkd_deit_tiny.py'}
+DEFAULT_CONFIGS = {'det': 'configs/dfkd_vitdet_tiny.py', 'cls': 'configs/dfkd_deit-nano_deit-pico_digits-cls.py'}
 METRICS = {'det': (('mAP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50')), 'cls': (('top-1', 'accuracy/top1'), )}
 
 
@@ -181,20 +182,6 @@ def evaluate(config: str, checkpoint: str, work_dir: str) -> Dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
-def read_scalars(run_dir: str) -> List[dict]:
-    """The records of the newest ``vis_data/scalars.json`` under a Runner work dir."""
-    files = sorted(glob.glob(osp.join(run_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        return []
-    records = []
-    with open(files[-1]) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                records.append(json.loads(line))
-    return records
-
-
 def val_curve(task: str, run_dir: str) -> List[dict]:
     """``[{'step': iteration, <metric>: value, ...}]`` of every validation of a run, from its scalars.json."""
     return [dict(step=r['step'], **{name: r[key] for name, key in METRICS[task] if key in r})
@@ -293,52 +280,8 @@ def markdown_table(results: dict) -> str:
     return '\n'.join(lines)
 
 
-def write_plots(results: dict, distill_dir: str, out_dir: str) -> Dict[str, str]:
-    """``student_metric_vs_iter.png``, ``synthetic_grid.png``, ``teacher_vs_student.png``; returns those written."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    written = {}
-    metric_name = METRICS[results['task']][0][0]
-    points = [(r['step'], r[metric_name]) for r in results['distill']['val_curve'] if metric_name in r]
-    if points:
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.plot([p[0] for p in points], [p[1] for p in points], 'o-', label='data-free student')
-        teacher = results['rows'][0]['metrics'].get(metric_name)
-        if teacher is not None:
-            ax.axhline(teacher, color='grey', linestyle='--', label='teacher')
-        ax.set_xlabel('iteration')
-        ax.set_ylabel(f'{metric_name} (real val)')
-        ax.set_title('student during data-free distillation')
-        ax.legend()
-        fig.tight_layout()
-        written['metric_vs_iter'] = osp.join(out_dir, 'student_metric_vs_iter.png')
-        fig.savefig(written['metric_vs_iter'], dpi=100)
-        plt.close(fig)
-    grids = sorted(glob.glob(osp.join(distill_dir, 'synthetic', 'iter_*.png')),
-                   key=lambda p: int(re.findall(r'iter_(\d+)', p)[-1]))
-    if grids:
-        written['synthetic_grid'] = osp.join(out_dir, 'synthetic_grid.png')
-        shutil.copyfile(grids[-1], written['synthetic_grid'])
-    rows = results['rows']
-    panels = [(metric_name, 'metric', 1), ('params (M)', 'params', 1e-6), ('GFLOPs', 'flops', 1e-9),
-              ('CPU latency (ms)', 'latency_ms', 1)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.5))
-    for ax, (title, key, scale) in zip(axes, panels):
-        values = [(r['metrics'].get(metric_name) if key == 'metric' else r.get(key)) for r in rows]
-        ax.bar(range(len(rows)), [(v or 0) * scale for v in values],
-               color=['tab:blue', 'tab:orange', 'tab:green', 'tab:red'][:len(rows)])
-        ax.set_xticks(range(len(rows)), [r['name'] for r in rows], rotation=20, ha='right', fontsize=8)
-        ax.set_title(title)
-    fig.tight_layout()
-    written['teacher_vs_student'] = osp.join(out_dir, 'teacher_vs_student.png')
-    fig.savefig(written['teacher_vs_student'], dpi=100)
-    plt.close(fig)
-    return written
-
-
 # -------------------------------------------------------------------- main
-def _metrics(task: str, raw: Dict[str, float]) -> Dict[str, float]:
+def table_metrics(task: str, raw: Dict[str, float]) -> Dict[str, float]:
     """The table's metrics; mmdet's CocoMetric returns nothing for a model without detections: that is 0."""
     if task == 'det' and not raw:
         log('no detections on the val split: COCO mAP and AP50 are 0')
@@ -355,7 +298,7 @@ def run_pipeline(task: str = 'det', config: Optional[str] = None, work_dir: Opti
     Args:
         task (str): 'det' or 'cls'; picks the default config.
         config (str, optional): a data-free distillation config (default:
-            ``configs/dfkd_vitdet_tiny.py`` / ``configs/dfkd_deit_tiny.py``).
+            ``configs/dfkd_vitdet_tiny.py`` / ``configs/dfkd_deit-nano_deit-pico_digits-cls.py``).
         work_dir (str, optional): default ``work_dirs/pipeline_<task>``.
         quick (bool): ``quick_iters`` iterations for every training stage.
         baselines (bool): also train baselines (a) and (b).
@@ -364,8 +307,8 @@ def run_pipeline(task: str = 'det', config: Optional[str] = None, work_dir: Opti
     """
     import torch
 
-    from mmdfkd.benchmark import build_teacher_student, compare_latency, complexity, input_size_of
-    from mmdfkd.export import export_student
+    from mmdfkd.analysis import build_teacher_student, compare_latency, complexity, input_size_of
+    from mmdfkd.apis.export import export_student
     if task not in DEFAULT_CONFIGS:
         raise ValueError(f'task must be one of {sorted(DEFAULT_CONFIGS)}, got {task!r}.')
     config = config or DEFAULT_CONFIGS[task]
@@ -427,9 +370,9 @@ def run_pipeline(task: str = 'det', config: Optional[str] = None, work_dir: Opti
 
     student_updates = int(cfg.train_cfg.max_iters) * int(cfg.model.get('student_steps', 1))
     rows = [
-        dict(name='teacher', metrics=_metrics(task, teacher_raw), **costs['teacher'], stage_s=teacher['seconds'],
+        dict(name='teacher', metrics=table_metrics(task, teacher_raw), **costs['teacher'], stage_s=teacher['seconds'],
              stage_note=' (cached)' if teacher['cached'] else '', checkpoint=teacher['checkpoint']),
-        dict(name='data-free student', metrics=_metrics(task, student_raw), **costs['student'],
+        dict(name='data-free student', metrics=table_metrics(task, student_raw), **costs['student'],
              stage_s=stages.seconds['distill'], checkpoint=exported['checkpoint']),
     ]
     baseline_info = {}
@@ -443,7 +386,7 @@ def run_pipeline(task: str = 'det', config: Optional[str] = None, work_dir: Opti
             base_config = osp.join(sub_dir, 'config.py')
             base_cfg.dump(base_config)
             raw = evaluate(base_config, ckpt, osp.join(sub_dir, 'eval'))
-        rows.append(dict(name='student, real data, no teacher', metrics=_metrics(task, raw), **costs['student'],
+        rows.append(dict(name='student, real data, no teacher', metrics=table_metrics(task, raw), **costs['student'],
                          stage_s=stages.seconds['baseline real-data student'], checkpoint=ckpt))
         with stages('baseline distil on real images'):
             sub_dir = osp.join(work_dir, 'baseline_real_images')
@@ -455,7 +398,7 @@ def run_pipeline(task: str = 'det', config: Optional[str] = None, work_dir: Opti
             real_cfg.dump(real_config)
             out = export_student(real_config, ckpt, osp.join(sub_dir, 'student'))
             raw = evaluate(out['config'], out['checkpoint'], osp.join(sub_dir, 'eval'))
-        rows.append(dict(name='student, distilled on real images', metrics=_metrics(task, raw),
+        rows.append(dict(name='student, distilled on real images', metrics=table_metrics(task, raw),
                          **costs['student'], stage_s=stages.seconds['baseline distil on real images'],
                          checkpoint=out['checkpoint']))
         baseline_info = dict(student_updates=student_updates, batch_size=int(cfg.train_dataloader.batch_size))
@@ -472,7 +415,7 @@ def run_pipeline(task: str = 'det', config: Optional[str] = None, work_dir: Opti
                      checkpoint=student_ckpt, work_dir=distill_dir, val_curve=val_curve(task, distill_dir)),
         baselines=baseline_info)
     with stages('report'):
-        results['plots'] = write_plots(results, distill_dir, work_dir)
+        results['plots'] = write_plots(results, METRICS[task][0][0], distill_dir, work_dir)
     results['stages_s'] = dict(stages.seconds)
     results['wall_s'] = time.perf_counter() - wall_start
     results['table'] = markdown_table(results)

@@ -1,0 +1,192 @@
+"""Compare synthetic-image generators: quality reached, time to a fraction of the teacher, images per second.
+
+Each run is ``tools/train.py`` in a subprocess on a copy of its config that
+validates every VAL_INTERVAL iterations and logs, with every validation, the
+seconds of training so far (validation time excluded) and the synthetic images
+drawn (:class:`~mmdfkd.engine.TrainTimeHook`). A run ends at its ``max_iters``
+or at the first validation past the budget. ``CONFIG@RUN_DIR`` trains nothing:
+it reads the curve of a finished run. ``tools/benchmark_generators.py`` is the
+command line.
+"""
+import json
+import os
+import os.path as osp
+import shlex
+import subprocess
+import sys
+import time
+from typing import List, Optional, Sequence, Tuple
+
+from mmengine.config import Config
+
+from .logs import images_per_second, read_scalars, time_to_target, timed_curve
+from .runs import teacher_score, with_train_timer
+
+METRIC_KEYS = ('coco/bbox_mAP', 'accuracy/top1')
+
+
+def parse_run(spec: str) -> Tuple[str, Optional[int]]:
+    """``'CONFIG[:VAL_INTERVAL]'`` -> ``(config, val_interval or None)``."""
+    config, sep, interval = spec.rpartition(':')
+    if not sep or not interval.isdigit():
+        return spec, None
+    if int(interval) < 1:
+        raise ValueError(f'{spec!r}: the validation interval after ":" must be >= 1 iteration.')
+    return config, int(interval)
+
+
+def run_name(config: str) -> str:
+    """The config's file name without ``.py``."""
+    return osp.splitext(osp.basename(config))[0]
+
+
+def metric_key(cfg: Config) -> str:
+    """The first of :data:`METRIC_KEYS` the config's evaluator produces."""
+    evaluator = cfg.val_evaluator
+    kind = evaluator.get('type', '') if isinstance(evaluator, dict) else ''
+    return 'accuracy/top1' if 'Accuracy' in kind else 'coco/bbox_mAP'
+
+
+def prepare(config: str, val_interval: Optional[int], budget_min: float, work_dir: str,
+            cfg_options: Optional[dict] = None) -> Tuple[str, Config]:
+    """Write the timed copy of ``config`` into ``work_dir``; returns its path and the config."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    interval = val_interval or int(cfg.train_cfg.get('val_interval', 50))
+    cfg = with_train_timer(cfg, interval, budget_min * 60)
+    cfg.work_dir = work_dir
+    os.makedirs(work_dir, exist_ok=True)
+    path = osp.join(work_dir, 'config.py')
+    cfg.dump(path)
+    return path, cfg
+
+
+def finished_run(spec: str) -> dict:
+    """The row of ``CONFIG@RUN_DIR``: the curve a finished run logged with ``TrainTimeHook``."""
+    config, _, run_dir = spec.partition('@')
+    cfg = Config.fromfile(config)
+    key = metric_key(cfg)
+    curve = timed_curve(read_scalars(run_dir), key)
+    if not curve:
+        raise FileNotFoundError(f'{spec}: no validation with train_s in {run_dir}/*/vis_data/scalars.json; '
+                                'the run needs TrainTimeHook in its custom_hooks.')
+    return dict(name=run_name(config), config=config, generator=cfg.model.generator.type, metric=key, curve=curve,
+                run_dir=run_dir, max_iters=int(cfg.train_cfg.max_iters), command=f'(finished run in {run_dir})')
+
+
+def run_one(spec: str, work_root: str, budget_min: float, threads: int = 1, cfg_options: Optional[dict] = None,
+            command: str = '') -> dict:
+    """Train ``CONFIG[:VAL_INTERVAL]`` with ``tools/train.py`` in a subprocess; returns its row.
+
+    Args:
+        spec (str): ``CONFIG[:VAL_INTERVAL]``.
+        work_root (str): the run goes to ``<work_root>/<config name>``, its
+            log to ``<work_root>/<config name>.log``.
+        budget_min (float): minutes of training before the run stops.
+        threads (int): ``OMP_NUM_THREADS`` of the run.
+        cfg_options (dict, optional): overrides of the config.
+        command (str): the command line recorded with the row.
+    """
+    config, val_interval = parse_run(spec)
+    name = run_name(config)
+    work_dir = osp.join(work_root, name)
+    timed_config, cfg = prepare(config, val_interval, budget_min, work_dir, cfg_options)
+    env = {'OMP_NUM_THREADS': str(threads)}
+    cmd = ['python', 'tools/train.py', timed_config, '--work-dir', work_dir]
+    print(f'[benchmark] {name}: {" ".join(f"{k}={v}" for k, v in env.items())} {shlex.join(cmd)}', flush=True)
+    start = time.time()
+    log_path = osp.join(work_root, f'{name}.log')
+    with open(log_path, 'w') as log:
+        code = subprocess.call(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.time() - start
+    key = metric_key(cfg)
+    curve = timed_curve(read_scalars(work_dir), key)
+    if code != 0 or not curve:
+        print(f'[benchmark] {name} failed (exit {code}) or never validated; see {log_path}', file=sys.stderr)
+    return dict(name=name, config=config, generator=cfg.model.generator.type, metric=key, curve=curve,
+                wall_s=wall, exit_code=code, budget_min=budget_min, val_interval=cfg.train_cfg.val_interval,
+                max_iters=int(cfg.train_cfg.max_iters), threads=threads, command=command)
+
+
+def markdown_table(rows: List[dict], teacher: float, targets: Sequence[float]) -> str:
+    """One row per run, one time column per target fraction of the teacher's metric.
+
+    A time cell reads ``'12.0 min (4.0x)'``: training minutes to the first validation at or
+    above ``target * teacher``, and in brackets the first row's time divided by this row's
+    (when both reached it).
+    """
+    label = 'mAP' if rows and rows[0]['metric'] == 'coco/bbox_mAP' else 'top-1'
+    goals = [t * teacher for t in targets]
+    lines = ['| generator (config) | ' + f'{label} at the end (iter) | / teacher | training time | '
+             + ' | '.join(f'time to {t:g}x teacher ({g:.3f})' for t, g in zip(targets, goals))
+             + ' | synthetic images/s |',
+             '|---' * (5 + len(targets)) + '|']
+    references = [time_to_target(rows[0]['curve'], g) if rows else None for g in goals]
+    for row in rows:
+        curve = row['curve']
+        name = f"{row['generator']} (`{row['config']}`)"
+        if not curve:
+            lines.append(f'| {name} | failed |' + ' - |' * (3 + len(targets)))
+            continue
+        last = curve[-1]
+        cells = []
+        for goal, reference in zip(goals, references):
+            reached = time_to_target(curve, goal)
+            if reached is None:
+                cells.append('not reached')
+            elif reference is None or row is rows[0]:
+                cells.append(f'{reached / 60:.1f} min')
+            else:
+                cells.append(f'{reached / 60:.1f} min ({reference / reached:.1f}x)')
+        rate = images_per_second(curve)
+        lines.append(f"| {name} | {last['metric']:.3f} ({last['iter']}) | {last['metric'] / teacher:.3f} | "
+                     f"{last['train_s'] / 60:.1f} min | " + ' | '.join(cells)
+                     + f" | {'n/a' if rate is None else f'{rate:.2f}'} |")
+    return '\n'.join(lines)
+
+
+def compare_generators(runs: Sequence[str], work_dir: str, budget_min: float = 30.0,
+                       targets: Sequence[float] = (0.5, 0.8, 0.9), threads: int = 1, collect: bool = False,
+                       cfg_options: Optional[dict] = None, command: str = '') -> str:
+    """Train (or collect) every run, score the teacher once, write and return the markdown table.
+
+    Args:
+        runs (Sequence[str]): ``CONFIG[:VAL_INTERVAL]`` to train, or
+            ``CONFIG@RUN_DIR`` to read a finished run; the first is the
+            reference of the speed-ups.
+        work_dir (str): one sub-folder and one ``<name>.json`` record per run,
+            and ``results.md``.
+        budget_min (float): minutes of training per run.
+        targets (Sequence[float]): fractions of the teacher's metric to time.
+        threads (int): ``OMP_NUM_THREADS`` of each run.
+        collect (bool): train nothing; rebuild the table from the records.
+        cfg_options (dict, optional): overrides applied to every run.
+        command (str): the command line recorded with each row.
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    rows = []
+    for spec in runs:
+        record = osp.join(work_dir, f"{run_name(parse_run(spec.partition('@')[0])[0])}.json")
+        if collect and '@' not in spec:
+            if not osp.isfile(record):
+                raise FileNotFoundError(f'--collect: no {record}; run the benchmark for {spec} first')
+            with open(record) as f:
+                rows.append(json.load(f))
+            continue
+        rows.append(finished_run(spec) if '@' in spec else
+                    run_one(spec, work_dir, budget_min, threads, cfg_options, command))
+        with open(record, 'w') as f:
+            json.dump(rows[-1], f, indent=2)
+    first = parse_run(runs[0].partition('@')[0])[0]
+    teacher = teacher_score(first, osp.join(work_dir, 'teacher'), rows[0]['metric'])
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
+    text = '\n'.join([
+        markdown_table(rows, teacher, targets), '',
+        f'Teacher {teacher:.3f} on the same real val split. Training time excludes validation; synthetic images '
+        f'are those drawn from the generator (per iteration one batch, plus one per fresh student batch) per '
+        f'second of training. Commit {commit or "unknown"}, {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.'
+    ]) + '\n'
+    with open(osp.join(work_dir, 'results.md'), 'w') as f:
+        f.write(text)
+    return text

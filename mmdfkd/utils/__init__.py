@@ -1,0 +1,1 @@
+"""Helpers shared across mmdfkd's families."""
