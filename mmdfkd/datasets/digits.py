@@ -27,6 +27,8 @@ from typing import Dict, Iterable, Iterator, List, NamedTuple, Tuple
 import numpy as np
 from PIL import Image
 
+from mmdfkd.engine.fileio import atomic_write_text
+
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 SPLITS = ('train', 'val')
 # Fraction of the 1,797 source digits that goes to the val split.
@@ -236,10 +238,7 @@ def _overlap(box_a: tuple, box_b: tuple) -> float:
 
 def _write_json_atomic(obj: dict, path: str) -> None:
     os.makedirs(osp.dirname(path), exist_ok=True)
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj))
 
 
 def _progress(items: Iterable, total: int, desc: str) -> Iterator:

@@ -130,8 +130,8 @@ def test_layout_sampler_bounds():
 
 
 def _iou(boxes):
-    from mmdfkd.models.generators.layout import box_iou
-    return box_iou(boxes, boxes)
+    from mmdet.structures.bbox import bbox_overlaps
+    return bbox_overlaps(boxes, boxes)
 
 
 def test_built_from_registry():

@@ -24,6 +24,7 @@ from timm.models.vision_transformer_sam import VisionTransformerSAM
 
 from mmdfkd.engine.checkpoint import UntrustedCheckpointError
 from mmdfkd.registry import MODELS
+from mmdfkd.utils.state_dict import state_dict_mismatches, unwrap_state_dict
 
 # Checkpoint key prefixes that wrap a backbone's own names (DDP, detectors,
 # mmdfkd's TimmClassifier).
@@ -192,23 +193,13 @@ class ViT(BaseModule):
                 f'weights (e.g. training args). If you trust the file, save only its weights once, e.g. '
                 f"torch.save(torch.load(path, weights_only=False)['model'], 'weights.pth'), and point "
                 f'init_cfg.checkpoint at the new file.') from e
-        for key in ('state_dict', 'model'):
-            if isinstance(state, dict) and key in state:
-                state = state[key]
-                break
-        if not isinstance(state, dict):
-            raise TypeError(f'{path} holds a {type(state).__name__}, not a state dict; save the model '
-                            f'weights with torch.save(model.state_dict(), path).')
+        state = unwrap_state_dict(state, path)
         state = {_strip_prefixes(k): v for k, v in state.items()}
         state = self._adapt_state(state)
 
-        own = self.state_dict()
-        loadable, mismatched = {}, []
-        for k, v in state.items():
-            if k in own and own[k].shape != v.shape:
-                mismatched.append(f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}')
-            else:
-                loadable[k] = v
+        _, _, mismatched = state_dict_mismatches(self.state_dict(), state)
+        wrong_shape = {m.split(' ', 1)[0] for m in mismatched}
+        loadable = {k: v for k, v in state.items() if k not in wrong_shape}
         result = self.load_state_dict(loadable, strict=False)
         print_log(f'ViT: loaded {len(loadable) - len(result.unexpected_keys)} tensors from {path}', logger='current')
         for label, keys in (('missing keys (kept as initialised)', result.missing_keys),

@@ -7,6 +7,7 @@ from mmengine.model import BaseModel
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from mmdfkd.registry import MODELS
+from mmdfkd.utils.state_dict import load_state_dict_checked, strip_common_prefix, unwrap_state_dict
 from mmdfkd.structures import ClsDataSample, stack_gt_labels
 
 
@@ -83,15 +84,9 @@ class TimmClassifier(BaseModel):
                 checkpoint of a ``TimmClassifier``.
         """
         ckpt = _load_checkpoint(filename, map_location='cpu')
-        state_dict = ckpt.get('state_dict', ckpt.get('model', ckpt))
-        state_dict = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state_dict.items()}
-        if all(k.startswith('model.') for k in state_dict):
-            state_dict = {k[len('model.'):]: v for k, v in state_dict.items()}
-        incompatible = self.model.load_state_dict(state_dict, strict=False)
-        if incompatible.missing_keys or incompatible.unexpected_keys:
-            raise RuntimeError(f'{filename} does not match timm model {self.model_name!r} built with these '
-                               f'model_kwargs: missing keys {incompatible.missing_keys}, unexpected keys '
-                               f'{incompatible.unexpected_keys}; use the model_kwargs it was trained with')
+        state_dict = strip_common_prefix(unwrap_state_dict(ckpt, filename), 'model.')
+        load_state_dict_checked(self.model, state_dict, f'{filename} (timm model {self.model_name!r})',
+                                'Use the model_kwargs it was trained with.')
 
     def init_weights(self) -> None:
         """Initialise weights, unless a checkpoint was loaded at construction.

@@ -13,6 +13,7 @@ import math
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmdet.structures.bbox import bbox_overlaps
 
 from mmdfkd.registry import MODELS
 
@@ -32,24 +33,6 @@ def to_2tuple_size(img_size: Union[int, Sequence[int]]) -> Tuple[int, int]:
     if len(size) != 2:
         raise ValueError(f'img_size must be an int or (H, W), got {img_size!r}')
     return size
-
-
-def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
-    """Pairwise IoU of two sets of xyxy boxes.
-
-    Args:
-        boxes1 (Tensor): (m, 4) xyxy.
-        boxes2 (Tensor): (n, 4) xyxy.
-
-    Returns:
-        Tensor: (m, n) IoU.
-    """
-    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
-    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
-    lt = torch.maximum(boxes1[:, None, :2], boxes2[None, :, :2])
-    rb = torch.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(dim=-1)
-    return inter / (area1[:, None] + area2[None, :] - inter).clamp(min=1e-6)
 
 
 @MODELS.register_module()
@@ -134,7 +117,7 @@ class LayoutSampler:
                 h = min(max(side / math.sqrt(aspect), self.min_size), max_h)
                 x1, y1 = u * (width - w), v * (height - h)
                 box = torch.tensor([[x1, y1, x1 + w, y1 + h]])
-                if len(boxes) == 0 or box_iou(box, boxes).max() <= self.max_iou:
+                if len(boxes) == 0 or bbox_overlaps(box, boxes).max() <= self.max_iou:
                     boxes = torch.cat([boxes, box])
                     break
         labels = torch.randint(0, num_classes, (len(boxes), ))

@@ -7,6 +7,7 @@ from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
 from mmdfkd.registry import MODELS
+from .loss_dict import sum_loss_dict
 
 
 @MODELS.register_module()
@@ -100,13 +101,4 @@ class PseudoLabelDetLoss(nn.Module):
         Returns:
             Tensor: Scalar, the sum times ``loss_weight``.
         """
-        terms = []
-        for key, value in student_losses.items():
-            if 'loss' not in key:
-                continue
-            values = value if isinstance(value, (list, tuple)) else [value]
-            terms.extend(v.mean() for v in values)
-        if not terms:
-            raise ValueError(f'PseudoLabelDetLoss found no loss entries among {list(student_losses)}: pass the '
-                             'dict returned by student.loss(images, targets).')
-        return self.loss_weight * sum(terms)
+        return self.loss_weight * sum_loss_dict(student_losses, 'PseudoLabelDetLoss', 'student.loss(images, targets)')
