@@ -14,6 +14,8 @@ import argparse
 
 from mmengine.config import DictAction
 
+from mmdfkd.engine.cli import run_cli
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Browse the synthetic images of a data-free checkpoint')
@@ -46,4 +48,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -17,6 +17,8 @@ import tempfile
 
 from mmengine.config import DictAction
 
+from mmdfkd.engine.cli import run_cli
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Export the student of a data-free distillation checkpoint')
@@ -64,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

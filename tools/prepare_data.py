@@ -6,6 +6,7 @@
 import argparse
 
 from mmdfkd.datasets.digits import build_digits_cls, build_digits_det
+from mmdfkd.engine.cli import run_cli
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,4 +35,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -10,6 +10,7 @@ import os.path as osp
 from mmengine.config import DictAction
 from mmengine.evaluator import DumpResults
 
+from mmdfkd.engine.cli import run_cli
 from mmdfkd.engine.launch import build_runner, load_config
 
 
@@ -45,4 +46,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

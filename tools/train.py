@@ -8,6 +8,7 @@ import os
 
 from mmengine.config import DictAction
 
+from mmdfkd.engine.cli import run_cli
 from mmdfkd.engine.launch import apply_resume, build_runner, enable_amp, load_config
 
 
@@ -39,4 +40,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

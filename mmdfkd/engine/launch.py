@@ -13,6 +13,10 @@ from mmengine.runner import Runner
 
 from mmdfkd.registry import RUNNERS
 
+# Added to every Runner that build_runner builds (PreemptionHook) and to data-free ones (TeacherCheckHook).
+_DEFAULT_HOOKS = ('PreemptionHook', )
+_DATA_FREE_HOOKS = ('TeacherCheckHook', )
+
 
 def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
                 launcher: str = 'none', check_data: Sequence[str] = ()) -> Config:
@@ -53,6 +57,10 @@ def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optio
     return cfg
 
 
+def _is_distiller(cfg: Config) -> bool:
+    return cfg.get('model', {}).get('type') in ('DataFreeDistiller', 'mmdfkd.DataFreeDistiller')
+
+
 def apply_data_free_dist_defaults(cfg: Config) -> None:
     """Distributed data-free training: ``DataFreeDDP`` and one seed per rank.
 
@@ -62,7 +70,7 @@ def apply_data_free_dist_defaults(cfg: Config) -> None:
     ``randomness.diff_rank_seed=True`` (so that ranks synthesise different
     images). Other models are left alone.
     """
-    if cfg.get('model', {}).get('type') not in ('DataFreeDistiller', 'mmdfkd.DataFreeDistiller'):
+    if not _is_distiller(cfg):
         return
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = ConfigDict(type='DataFreeDDP')
@@ -192,8 +200,24 @@ def init_cpu_distributed(cfg: Config) -> None:
     dist.init_process_group(**dist_cfg)
 
 
+def add_default_hooks(cfg: Config) -> None:
+    """Append the fault-handling hooks to ``cfg.custom_hooks``, unless they are there already.
+
+    Every run gets :class:`~mmdfkd.engine.PreemptionHook` (SIGTERM / SIGINT
+    save a checkpoint and stop); a ``DataFreeDistiller`` also gets
+    :class:`~mmdfkd.engine.TeacherCheckHook` (a teacher whose outputs are not
+    finite is refused at start). A config that lists one of them in
+    ``custom_hooks`` keeps its own settings.
+    """
+    hooks = list(cfg.get('custom_hooks') or [])
+    present = {str(hook.get('type', '')).split('.')[-1] for hook in hooks if isinstance(hook, dict)}
+    wanted = _DEFAULT_HOOKS + (_DATA_FREE_HOOKS if _is_distiller(cfg) else ())
+    cfg.custom_hooks = hooks + [dict(type=name) for name in wanted if name not in present]
+
+
 def build_runner(cfg: Config) -> Runner:
-    """Build the Runner, or the custom one named by ``cfg.runner_type``."""
+    """Build the Runner (or the custom one named by ``cfg.runner_type``) with :func:`add_default_hooks`."""
+    add_default_hooks(cfg)
     init_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)

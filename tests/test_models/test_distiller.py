@@ -5,84 +5,11 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-from mmdfkd.engine.optim import DataFreeOptimWrapperConstructor
 from mmdfkd.registry import MODELS
+from mmdfkd.testing import (CLASSES, GENERATORS, build_with_optim, changed, det_distiller_cfg, snapshot, tiny_classifier,
+                            tiny_fcos)
 
 init_default_scope('mmdfkd')
-CLASSES = tuple(str(i) for i in range(10))
-
-
-def tiny_fcos(embed_dim: int = 32, neck: int = 32, depth: int = 2) -> dict:
-    """An FCOS ViTDet for 64x64 inputs, small enough for CPU tests."""
-    return dict(
-        type='FCOS',
-        data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
-        backbone=dict(type='ViT', img_size=64, patch_size=16, embed_dim=embed_dim, depth=depth, num_heads=2,
-                      window_size=2, global_attn_indexes=(depth - 1, ), use_rel_pos=True),
-        neck=dict(type='SimpleFPN', in_channels=embed_dim, out_channels=neck, scale_factors=(2.0, 1.0, 0.5)),
-        bbox_head=dict(type='FCOSHead', num_classes=10, in_channels=neck, feat_channels=neck, stacked_convs=1,
-                       strides=[8, 16, 32], regress_ranges=((-1, 16), (16, 32), (32, 1e8)),
-                       norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
-                       loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
-                       loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
-                       loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
-        test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.6),
-                      max_per_img=20))
-
-
-def tiny_classifier(embed_dim: int = 32) -> dict:
-    return dict(type='TimmClassifier', model_name='vit_tiny_patch16_224',
-                model_kwargs=dict(img_size=32, patch_size=8, embed_dim=embed_dim, depth=2, num_heads=2,
-                                  num_classes=10),
-                data_preprocessor=dict(type='ClsDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3))
-
-
-GENERATORS = {
-    'pixel': dict(type='PixelBankGenerator', batch_size=2),
-    'conv': dict(type='ConvGenerator', latent_dim=16),
-    'vit': dict(type='TransformerGenerator', latent_dim=16),
-}
-
-
-def det_distiller_cfg(tmp_path, generator: str = 'pixel', **overrides) -> dict:
-    teacher = MODELS.build(tiny_fcos())
-    ckpt = str(tmp_path / 'teacher.pth')
-    torch.save({'state_dict': teacher.state_dict()}, ckpt)
-    cfg = dict(
-        type='DataFreeDistiller', task='det',
-        teacher=dict(model=tiny_fcos(), checkpoint=ckpt),
-        student=tiny_fcos(embed_dim=16, neck=16, depth=1),
-        generator=dict(GENERATORS[generator], img_size=64),
-        layout_sampler=dict(type='LayoutSampler', min_size=12, max_size=30, max_objects=2),
-        augment=dict(type='DifferentiableAugment', jitter=2, flip=False, scale_range=(0.9, 1.1)),
-        priors=dict(task=dict(type='DetTaskPrior', loss_weight=1.0), tv=dict(type='TVPrior', loss_weight=0.1),
-                    adv=dict(type='AdversarialPrior', tap='head', loss_weight=0.1)),
-        distill_losses=dict(head=dict(type='DenseHeadKDLoss', tap='head'),
-                            feats=dict(type='FeatureKDLoss', tap='feats')),
-        connectors=dict(feats=dict(type='ConvConnector', in_channels=16, out_channels=32)),
-        pseudo_label=dict(score_thr=0.0, loss_weight=1.0),
-        generator_steps=2, student_steps=2, memory_capacity=8)
-    cfg.update(overrides)
-    return cfg
-
-
-def build_with_optim(cfg: dict):
-    model = MODELS.build(cfg)
-    optim = DataFreeOptimWrapperConstructor(dict(
-        generator=dict(optimizer=dict(type='Adam', lr=0.05)),
-        student=dict(optimizer=dict(type='AdamW', lr=1e-3))))(model)
-    return model, optim
-
-
-def snapshot(module: torch.nn.Module) -> dict:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def changed(before: dict, module: torch.nn.Module) -> bool:
-    return any(not torch.equal(before[k], v) for k, v in module.state_dict().items() if v.is_floating_point())
-
-
 @pytest.mark.parametrize('generator', sorted(GENERATORS))
 def test_det_train_step_updates_generator_and_student_not_teacher(tmp_path, generator):
     torch.manual_seed(0)

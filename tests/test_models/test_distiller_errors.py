@@ -5,7 +5,7 @@ from mmengine.registry import init_default_scope
 
 from mmdfkd.models.generators import BaseGenerator
 from mmdfkd.registry import MODELS
-from test_distiller import build_with_optim, det_distiller_cfg, tiny_classifier, tiny_fcos
+from mmdfkd.testing import build_with_optim, det_distiller_cfg, tiny_classifier, tiny_fcos
 
 init_default_scope('mmdfkd')
 

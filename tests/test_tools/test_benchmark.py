@@ -5,7 +5,7 @@ from mmengine.config import Config
 
 from mmdfkd.analysis import (PlainDistillStep, benchmark_overhead, build_teacher_student, compare_latency,
                               complexity, latency_report)
-from tiny_pipeline import write_tiny_benchmark
+from mmdfkd.testing import write_tiny_benchmark
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from mmdfkd.analysis import generator_comparison as benchmark_generators
 from mmdfkd.analysis import images_per_second, read_scalars, time_to_target, timed_curve, with_train_timer
 from mmdfkd.engine import TrainTimeHook
 from mmdfkd.engine.launch import build_runner
-from tiny_pipeline import write_tiny_cls_benchmark
+from mmdfkd.testing import write_tiny_cls_benchmark
 
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mmdfkd.apis.synthesis import browse_synthetic, load_distiller
-from tiny_runs import cls_run, det_run
+from mmdfkd.testing import cls_run, det_run
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 
 from mmdfkd.apis import export_onnx, export_student, init_student, prepare_inputs
-from tiny_runs import CLASSES, cls_run, det_run
+from mmdfkd.testing import CLASSES, cls_run, det_run
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -7,7 +7,7 @@ import torch
 from mmengine.config import Config
 
 from mmdfkd.apis.pipeline import table_metrics, ensure_data, markdown_table, real_image_distill_config, run_pipeline
-from tiny_pipeline import write_tiny_benchmark
+from mmdfkd.testing import write_tiny_benchmark
 
 ROW_KEYS = {'name', 'metrics', 'params', 'flops', 'latency_ms', 'stage_s', 'checkpoint', 'input_size'}
 
@@ -91,7 +91,7 @@ def test_markdown_table_formats_rows():
 
 
 def test_quick_cls_pipeline_with_baselines(tmp_path):
-    from tiny_pipeline import write_tiny_cls_benchmark
+    from mmdfkd.testing import write_tiny_cls_benchmark
     paths = write_tiny_cls_benchmark(tmp_path)
     results = run_pipeline('cls', paths['config'], str(tmp_path / 'pipeline'), quick=True, quick_iters=1,
                            baselines=True, latency_repeats=1, latency_warmup=0)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from mmdfkd.structures import ClsDataSample
+from .models import CLASSES
 
 
 def demo_cls_inputs(batch_size: int = 2, num_classes: int = 10, img_size: int = 32, seed: int = 0) -> dict:
@@ -60,4 +61,42 @@ def write_digits_cls_fixture(root: str, num_train: int = 8, num_val: int = 4, se
             samples.append(dict(img_path=img_path, label=int(rng.randint(10)), source_index=i))
         with open(osp.join(root, 'annotations', f'{split}.json'), 'w') as f:
             json.dump(dict(classes=classes, seed=seed, samples=samples), f)
+    return root
+
+
+def write_coco_fixture(root: str, num: int = 1, size: int = 64) -> str:
+    """A COCO-format split of ``num`` random images with one box each; returns the image folder."""
+    import cv2
+    rng = np.random.RandomState(0)
+    os.makedirs(osp.join(root, 'images'), exist_ok=True)
+    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
+    images, annotations = [], []
+    for i in range(num):
+        name = f'{i:03d}.png'
+        cv2.imwrite(osp.join(root, 'images', name), rng.randint(0, 256, (size, size, 3), dtype=np.uint8))
+        images.append(dict(id=i, file_name=name, height=size, width=size))
+        annotations.append(dict(id=i, image_id=i, category_id=i % 10, bbox=[8, 8, 24, 24], area=576, iscrowd=0))
+    categories = [dict(id=i, name=name) for i, name in enumerate(CLASSES)]
+    with open(osp.join(root, 'annotations', 'test.json'), 'w') as f:
+        json.dump(dict(images=images, annotations=annotations, categories=categories), f)
+    return osp.join(root, 'images')
+
+
+def write_coco_splits(root: str, num_train: int = 4, num_val: int = 2, size: int = 64) -> str:
+    """Digits-Det's layout with random images; returns ``root``."""
+    import cv2
+    rng = np.random.RandomState(0)
+    categories = [dict(id=i, name=name) for i, name in enumerate(CLASSES)]
+    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
+    for split, num in (('train', num_train), ('val', num_val)):
+        os.makedirs(osp.join(root, 'images', split), exist_ok=True)
+        images, annotations = [], []
+        for i in range(num):
+            name = f'{i:03d}.png'
+            cv2.imwrite(osp.join(root, 'images', split, name), rng.randint(0, 256, (size, size, 3), dtype=np.uint8))
+            images.append(dict(id=i, file_name=name, height=size, width=size))
+            annotations.append(dict(id=i, image_id=i, category_id=i % 10, bbox=[8, 8, 24, 24], area=576,
+                                    iscrowd=0))
+        with open(osp.join(root, 'annotations', f'instances_{split}.json'), 'w') as f:
+            json.dump(dict(images=images, annotations=annotations, categories=categories), f)
     return root

@@ -1,4 +1,4 @@
-"""Tiny distillation configs and checkpoints, written to a folder, for the tools' tests.
+"""Tiny finished distillation runs (a config and a checkpoint) written to a folder, for the tools' tests.
 
 A detection distiller (64x64 images, a 2-block ViT FCOS teacher and a 1-block
 student) with a one-image COCO test set, and a classification distiller
@@ -6,38 +6,17 @@ student) with a one-image COCO test set, and a classification distiller
 those ``tools/train.py`` writes: ``meta`` with ``dataset_meta`` and a
 ``state_dict`` of ``student.*``, ``generator.*`` and ``connectors.*`` keys.
 """
-import json
-import os
 import os.path as osp
-import sys
 
-import numpy as np
 import torch
 from mmengine.config import Config
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_models'))
-from test_distiller import CLASSES, det_distiller_cfg, tiny_classifier  # noqa: E402
+from .data import write_coco_fixture, write_digits_cls_fixture
+from .models import CLASSES, det_distiller_cfg, tiny_classifier
 
 
-def write_coco_fixture(root: str, num: int = 1, size: int = 64) -> str:
-    """A COCO-format split of ``num`` random images with one box each; returns the image folder."""
-    import cv2
-    rng = np.random.RandomState(0)
-    os.makedirs(osp.join(root, 'images'), exist_ok=True)
-    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
-    images, annotations = [], []
-    for i in range(num):
-        name = f'{i:03d}.png'
-        cv2.imwrite(osp.join(root, 'images', name), rng.randint(0, 256, (size, size, 3), dtype=np.uint8))
-        images.append(dict(id=i, file_name=name, height=size, width=size))
-        annotations.append(dict(id=i, image_id=i, category_id=i % 10, bbox=[8, 8, 24, 24], area=576, iscrowd=0))
-    categories = [dict(id=i, name=name) for i, name in enumerate(CLASSES)]
-    with open(osp.join(root, 'annotations', 'test.json'), 'w') as f:
-        json.dump(dict(images=images, annotations=annotations, categories=categories), f)
-    return osp.join(root, 'images')
-
-
-def _save(folder, name: str, cfg: dict, model) -> tuple:
+def save_run(folder, name: str, cfg: dict, model) -> tuple:
+    """Write ``<name>.py`` and a ``tools/train.py``-shaped ``<name>.pth`` of ``model``; returns both paths."""
     from mmengine.runner.checkpoint import get_state_dict
     config = osp.join(str(folder), f'{name}.py')
     Config(cfg).dump(config)
@@ -75,13 +54,12 @@ def det_run(folder, generator: str = 'conv') -> tuple:
         optim_wrapper=dict(constructor='DataFreeOptimWrapperConstructor'),
         custom_hooks=[dict(type='SyntheticImageHook', interval=2)])
     model = MODELS.build(model_cfg).eval()
-    return _save(folder, 'tiny_det', cfg, model) + (model, )
+    return save_run(folder, 'tiny_det', cfg, model) + (model, )
 
 
 def cls_run(folder, generator: dict = None) -> tuple:
     """(config, checkpoint, distiller) of a tiny classification distillation run with a Digits-Cls-format val set."""
     from mmdfkd.registry import MODELS
-    from mmdfkd.testing import write_digits_cls_fixture
     torch.manual_seed(0)
     root = str(folder)
     teacher = MODELS.build(tiny_classifier())
@@ -107,4 +85,4 @@ def cls_run(folder, generator: dict = None) -> tuple:
         val_evaluator=dict(type='ClsAccuracy', topk=1), test_evaluator=dict(type='ClsAccuracy', topk=1),
         val_cfg=dict(type='ValLoop'), test_cfg=dict(type='TestLoop'))
     model = MODELS.build(model_cfg).eval()
-    return _save(folder, 'tiny_cls', cfg, model) + (model, )
+    return save_run(folder, 'tiny_cls', cfg, model) + (model, )

@@ -8,41 +8,19 @@ its train split, as ``configs/teachers/vitdet_digits-det.py`` is) and
 ``configs/dfkd_vitdet_tiny.py``). The teacher checkpoint named in ``dfkd.py``
 is written only when asked, so that tests can cover training it.
 """
-import json
 import os
 import os.path as osp
 import pathlib
-import sys
 
-import numpy as np
 import torch
 from mmengine.config import Config
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_models'))
-from test_distiller import CLASSES, det_distiller_cfg, tiny_fcos  # noqa: E402
+from .data import write_coco_splits, write_digits_cls_fixture
+from .models import CLASSES, det_distiller_cfg, tiny_classifier, tiny_fcos
 
 
-def write_coco_splits(root: str, num_train: int = 4, num_val: int = 2, size: int = 64) -> str:
-    """Digits-Det's layout with random images; returns ``root``."""
-    import cv2
-    rng = np.random.RandomState(0)
-    categories = [dict(id=i, name=name) for i, name in enumerate(CLASSES)]
-    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
-    for split, num in (('train', num_train), ('val', num_val)):
-        os.makedirs(osp.join(root, 'images', split), exist_ok=True)
-        images, annotations = [], []
-        for i in range(num):
-            name = f'{i:03d}.png'
-            cv2.imwrite(osp.join(root, 'images', split, name), rng.randint(0, 256, (size, size, 3), dtype=np.uint8))
-            images.append(dict(id=i, file_name=name, height=size, width=size))
-            annotations.append(dict(id=i, image_id=i, category_id=i % 10, bbox=[8, 8, 24, 24], area=576,
-                                    iscrowd=0))
-        with open(osp.join(root, 'annotations', f'instances_{split}.json'), 'w') as f:
-            json.dump(dict(images=images, annotations=annotations, categories=categories), f)
-    return root
-
-
-def _dataloaders(data_root: str) -> dict:
+def tiny_det_dataloaders(data_root: str) -> dict:
+    """Train/val/test dataloaders and COCO evaluators over :func:`write_coco_splits` data."""
     pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
                 dict(type='Resize', scale=(64, 64), keep_ratio=True), dict(type='PackDetInputs')]
     test_pipeline = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(64, 64), keep_ratio=True),
@@ -73,7 +51,7 @@ RUNTIME = dict(default_scope='mmdfkd', log_level='WARNING', randomness=dict(seed
                log_processor=dict(type='LogProcessor', window_size=1, by_epoch=False))
 
 
-def _fcos(**kwargs) -> dict:
+def scoring_fcos(**kwargs) -> dict:
     """tiny_fcos with score_thr 0: a random model's scores are ~0.01, and COCO metrics need detections."""
     model = tiny_fcos(**kwargs)
     model['test_cfg'] = dict(model['test_cfg'], score_thr=0.0)
@@ -88,21 +66,21 @@ def write_tiny_benchmark(folder, train_teacher: bool = True, max_iters: int = 2)
     teacher_work_dir = osp.join(folder, 'teacher')
     teacher_ckpt = osp.join(teacher_work_dir, f'iter_{max_iters}.pth')
     teacher_cfg = dict(
-        RUNTIME, model=_fcos(), work_dir=teacher_work_dir,
+        RUNTIME, model=scoring_fcos(), work_dir=teacher_work_dir,
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters),
         optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)),
-        **_dataloaders(data_root))
+        **tiny_det_dataloaders(data_root))
     teacher_config = osp.join(folder, 'teacher.py')
     Config(teacher_cfg).dump(teacher_config)
     if train_teacher:
         torch.manual_seed(0)
         os.makedirs(teacher_work_dir, exist_ok=True)
-        torch.save({'state_dict': MODELS.build(_fcos()).state_dict()}, teacher_ckpt)
+        torch.save({'state_dict': MODELS.build(scoring_fcos()).state_dict()}, teacher_ckpt)
     model = det_distiller_cfg(pathlib.Path(folder), 'conv', priors=dict(task=dict(type='DetTaskPrior')),
                               generator_steps=1, student_steps=1, memory_capacity=4)
     model['teacher'] = dict(config=teacher_config, checkpoint=teacher_ckpt)
-    model['student'] = _fcos(embed_dim=16, neck=16, depth=1)
-    dataloaders = _dataloaders(data_root)
+    model['student'] = scoring_fcos(embed_dim=16, neck=16, depth=1)
+    dataloaders = tiny_det_dataloaders(data_root)
     dataloaders['train_dataloader'] = dict(
         batch_size=2, num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=False),
         collate_fn=dict(type='pseudo_collate'), dataset=dict(type='LatentDataset', metainfo=dict(classes=CLASSES)))
@@ -122,8 +100,6 @@ def write_tiny_benchmark(folder, train_teacher: bool = True, max_iters: int = 2)
 def write_tiny_cls_benchmark(folder, max_iters: int = 2) -> dict:
     """The classification counterpart: Digits-Cls-format data, ``teacher.py`` + checkpoint, ``dfkd.py``."""
     from mmdfkd.registry import MODELS
-    from mmdfkd.testing import write_digits_cls_fixture
-    from test_distiller import tiny_classifier
     folder = str(folder)
     data_root = write_digits_cls_fixture(osp.join(folder, 'digits'), num_train=4, num_val=2)
     pipeline = [dict(type='LoadImageFromFile'), dict(type='PackClsInputs')]
