@@ -57,7 +57,7 @@ train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=False),
     collate_fn=dict(type='pseudo_collate'),
     # No images: the distiller synthesises them. tests/test_models/test_distiller.py proves it.
-    dataset=dict(type='LatentDataset', metainfo=dict(classes=('0', '1', '2', '3', '4', '5', '6', '7', '8', '9'))))
+    dataset=dict(type='LatentDataset', metainfo={{_base_.metainfo}}))
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=50)
 val_cfg = dict(type='ValLoop')

@@ -4,8 +4,9 @@
 #   --cfg-options model.backbone.init_cfg.checkpoint=/path/to/mae_pretrain_vit_base.pth
 # Its 14x14 position embedding is interpolated to the 64x64 grid of 1024 px inputs.
 #   python tools/train.py configs/teachers/vitdet-b_coco.py --launcher pytorch   (GPUs)
+# Only generic bases: COCO at 1024 px and the runtime. The model is stated here in full (the
+# Digits-Det detector in _base_/models/vitdet-tiny_fcos.py is sized for 128 px digits).
 _base_ = [
-    '../_base_/models/vitdet-tiny_fcos.py',
     '../_base_/datasets/coco-det_lsj-1024.py',
     '../_base_/default_runtime.py',
 ]
@@ -18,9 +19,19 @@ lr = 1e-4
 embed_dim = 768
 neck_channels = 256
 
+# ViTDet-B: plain ViT-B/16 (windowed attention, 14x14 windows; global attention in blocks 2, 5,
+# 8, 11; relative positions) -> SimpleFPN -> FCOS head, as configs/_base_/models/vitdet-tiny_fcos.py
+# but at COCO scale.
 model = dict(
-    data_preprocessor=dict(pad_size_divisor=1024),
+    type='FCOS',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=1024),
     backbone=dict(
+        type='ViT',
         img_size=1024,
         patch_size=16,
         embed_dim=embed_dim,
@@ -29,16 +40,31 @@ model = dict(
         window_size=14,
         global_attn_indexes=(2, 5, 8, 11),
         drop_path_rate=0.1,
+        use_rel_pos=True,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     # strides 8, 16, 32 from the stride-16 map, then 64 and 128 by subsampling (P6, P7).
-    neck=dict(in_channels=embed_dim, out_channels=neck_channels, scale_factors=(2.0, 1.0, 0.5), num_outs=5),
+    neck=dict(type='SimpleFPN', in_channels=embed_dim, out_channels=neck_channels, scale_factors=(2.0, 1.0, 0.5),
+              num_outs=5),
     bbox_head=dict(
+        type='FCOSHead',
         num_classes=80,
         in_channels=neck_channels,
         stacked_convs=4,
         feat_channels=neck_channels,
         strides=[8, 16, 32, 64, 128],
-        regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 512), (512, 1e8))))
+        # FCOS's COCO ranges
+        regress_ranges=((-1, 64), (64, 128), (128, 256), (256, 512), (512, 1e8)),
+        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+        norm_on_bbox=True,
+        centerness_on_reg=True,
+        center_sampling=True,
+        conv_bias=True,
+        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
+        loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
+        loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
+    # NMS IoU 0.6 as the Digits-Det detectors (mmdet's FCOS COCO configs use 0.5)
+    test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.6),
+                  max_per_img=100))
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10000)
 val_cfg = dict(type='ValLoop')

@@ -4,12 +4,15 @@
 #   --cfg-options train_dataloader.dataset.data_root=DIR/ val_dataloader.dataset.data_root=DIR/
 #       test_dataloader.dataset.data_root=DIR/ val_evaluator.ann_file=DIR/annotations/instances_val.json
 #       test_evaluator.ann_file=DIR/annotations/instances_val.json
+_base_ = []  # no bases; stated so that MMEngine reads this as a classic config, which may import
+from mmdfkd.datasets import digits  # noqa: E402 (the builder; a module: not part of the config)
+
 data_root = 'data/digits-det/'
 img_scale = (128, 128)
 batch_size = 16
 
 dataset_type = 'CocoDataset'
-metainfo = dict(classes=('0', '1', '2', '3', '4', '5', '6', '7', '8', '9'))
+metainfo = dict(classes=digits.DIGIT_CLASSES)  # the category names tools/prepare_data.py writes
 backend_args = None
 
 # No RandomFlip: a mirrored digit is a different (or no) digit.
