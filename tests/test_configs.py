@@ -11,7 +11,9 @@ from mmdfkd.registry import MODELS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
-CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True))
+# Method bases (configs/_base_/dfkd_*.py) hold a distiller without its models: their children build.
+CONFIGS = sorted(p for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
+                 if not osp.basename(p).startswith('dfkd_') or osp.dirname(p) != osp.join(CONFIG_DIR, '_base_'))
 TEACHER_DET = osp.join(CONFIG_DIR, 'teachers', 'vitdet_digits-det.py')
 STUDENTS_DET = [osp.join(CONFIG_DIR, name) for name in ('dfkd_vitdet_tiny.py', 'dfkd_vitdet-tiny_r18_digits-det.py')]
 

@@ -1,14 +1,15 @@
 """Benchmark data-free classification distillation on Digits-Cls, one run per generator kind.
 
-    python tools/benchmark_cls.py [--kinds sprite vit conv pixel] [--config configs/dfkd_deit_tiny.py]
+    python tools/benchmark_cls.py [--kinds sprite vit conv pixel] [--config CONFIG]
         [--work-dir work_dirs/benchmark_cls] [--out work_dirs/benchmark_cls/results.md]
         [--threads 1] [--cfg-options key=value ...]
 
-For each kind this runs ``tools/train.py`` in a subprocess with ``MMDFKD_GENERATOR=<kind>`` (the
-config's generator switch), times it, and reads the student's top-1 on the REAL val split at the
-last iteration (not the best one: picking the best on val would select on the test data). The
-teacher is scored once on the same split. The markdown table (student top-1, teacher top-1,
-student / teacher, wall time, exact command) is printed and written to ``--out``.
+For each kind this runs ``tools/train.py`` in a subprocess on the kind's own config
+(``KIND_CONFIGS``; ``--config`` runs one config for every kind instead), times it, and reads the
+student's top-1 on the REAL val split at the last iteration (not the best one: picking the best
+on val would select on the test data). The teacher is scored once on the same split. The markdown
+table (student top-1, teacher top-1, student / teacher, wall time, exact command) is printed and
+written to ``--out``.
 
 Not a test: each run trains for minutes. Needs the teacher checkpoint that the config names and
 ``python tools/prepare_data.py digits-cls``.
@@ -28,12 +29,20 @@ from typing import Dict, List, Optional
 from mmdfkd.benchmark import teacher_score
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-KINDS = ('sprite', 'vit', 'conv', 'pixel')
+# One config per generator kind; each inherits the vit one and changes only the generator and its schedule.
+KIND_CONFIGS = {
+    'sprite': 'configs/dfkd_deit-nano_deit-pico_digits-cls_sprite-gen.py',
+    'vit': 'configs/dfkd_deit-nano_deit-pico_digits-cls.py',
+    'conv': 'configs/dfkd_deit-nano_deit-pico_digits-cls_conv-gen.py',
+    'pixel': 'configs/dfkd_deit-nano_deit-pico_digits-cls_pixel-gen.py',
+}
+KINDS = tuple(KIND_CONFIGS)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Data-free cls distillation: one run per generator kind')
-    parser.add_argument('--config', default='configs/dfkd_deit_tiny.py', help='data-free cls config')
+    parser.add_argument('--config', default=None,
+                        help='one data-free cls config for every kind (default: each kind its own, KIND_CONFIGS)')
     parser.add_argument('--kinds', nargs='+', default=list(KINDS), choices=KINDS, help='generator kinds to run')
     parser.add_argument('--work-dir', default='work_dirs/benchmark_cls', help='one sub-folder per kind')
     parser.add_argument('--out', default=None, help='markdown file (default: <work-dir>/results.md)')
@@ -47,7 +56,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def train_command(args: argparse.Namespace, kind: str) -> List[str]:
-    cmd = ['python', 'tools/train.py', args.config, '--work-dir', osp.join(args.work_dir, kind)]
+    cmd = ['python', 'tools/train.py', args.config or KIND_CONFIGS[kind], '--work-dir', osp.join(args.work_dir, kind)]
     if args.cfg_options:
         cmd += ['--cfg-options'] + list(args.cfg_options)
     return cmd
@@ -101,7 +110,7 @@ def main() -> None:
             with open(record) as f:
                 rows.append(json.load(f))
             continue
-        env = {'OMP_NUM_THREADS': str(args.threads), 'MMDFKD_GENERATOR': kind}
+        env = {'OMP_NUM_THREADS': str(args.threads)}
         cmd = train_command(args, kind)
         line = shell_line(env, cmd)
         print(f'[benchmark] {line}', flush=True)
@@ -123,7 +132,7 @@ def main() -> None:
                          step=None if metrics is None else metrics.get('iter'), wall=wall, command=line))
         with open(record, 'w') as f:
             json.dump(rows[-1], f)
-    top1_T = teacher_score(args.config, osp.join(args.work_dir, 'teacher'), 'accuracy/top1')
+    top1_T = teacher_score(args.config or KIND_CONFIGS['vit'], osp.join(args.work_dir, 'teacher'), 'accuracy/top1')
     table = ['| generator | student top-1 | teacher top-1 | student / teacher | wall time | command |',
              '|---|---|---|---|---|---|']
     for row in rows:

@@ -34,14 +34,20 @@ def test_last_val_metrics_takes_the_last_validation_of_the_newest_run_not_the_be
 
 
 def test_commands_name_the_kind_threads_and_options():
-    args = benchmark_cls.argparse.Namespace(config='configs/dfkd_deit_tiny.py', work_dir='work_dirs/b',
-                                            cfg_options=['train_cfg.max_iters=10'])
+    # each kind runs its own config (configs/dfkd_deit-nano_deit-pico_digits-cls[_<kind>-gen].py)
+    args = benchmark_cls.argparse.Namespace(config=None, work_dir='work_dirs/b', cfg_options=['train_cfg.max_iters=10'])
     cmd = benchmark_cls.train_command(args, 'sprite')
-    assert cmd == ['python', 'tools/train.py', 'configs/dfkd_deit_tiny.py', '--work-dir', 'work_dirs/b/sprite',
+    sprite = 'configs/dfkd_deit-nano_deit-pico_digits-cls_sprite-gen.py'
+    assert cmd == ['python', 'tools/train.py', sprite, '--work-dir', 'work_dirs/b/sprite',
                    '--cfg-options', 'train_cfg.max_iters=10']
-    line = benchmark_cls.shell_line({'OMP_NUM_THREADS': '1', 'MMDFKD_GENERATOR': 'sprite'}, cmd)
-    assert line.startswith('OMP_NUM_THREADS=1 MMDFKD_GENERATOR=sprite python tools/train.py')
+    line = benchmark_cls.shell_line({'OMP_NUM_THREADS': '1'}, cmd)
+    assert line.startswith(f'OMP_NUM_THREADS=1 python tools/train.py {sprite}')
     assert set(benchmark_cls.KINDS) == {'sprite', 'vit', 'conv', 'pixel'}
+    for kind, config in benchmark_cls.KIND_CONFIGS.items():
+        assert osp.isfile(osp.join(REPO_ROOT, config)), (kind, config)
+    # --config runs one config for every kind
+    args.config = 'configs/dfkd_deit-nano_deit-pico_digits-cls.py'
+    assert benchmark_cls.train_command(args, 'conv')[2] == args.config
 
 
 def test_max_iters_in_log(tmp_path):

@@ -21,14 +21,15 @@ from mmdfkd.models.recorders import ModuleRecorder
 from mmdfkd.registry import MODELS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CLS_CONFIGS = ['dfkd_deit_tiny.py', 'dfkd_deit_cifar10.py', 'dfkd_deit_imagenet.py']
+# One per scale, each with the seed paper's transformer generator; generator_config() names the others.
+DIGITS = 'dfkd_deit-nano_deit-pico_digits-cls.py'
+CLS_CONFIGS = [DIGITS, 'dfkd_deit-s_deit-ti_cifar10.py', 'dfkd_deit-b_deit-ti_imagenet.py']
 
 
 @pytest.fixture(autouse=True)
 def scope_and_threads(monkeypatch):
     init_default_scope('mmdfkd')
     monkeypatch.chdir(REPO_ROOT)  # configs name the teacher config relative to the repository root
-    monkeypatch.delenv('MMDFKD_GENERATOR', raising=False)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny batches; a second thread only fights the other jobs on the machine
     yield
@@ -170,6 +171,11 @@ def load(name: str) -> Config:
     return Config.fromfile(osp.join(REPO_ROOT, 'configs', name))
 
 
+def generator_config(name: str, kind: str) -> str:
+    """The config of generator ``kind`` at the scale of ``name`` (``vit``: ``name`` itself)."""
+    return name if kind == 'vit' else name.replace('.py', f'_{kind}-gen.py')
+
+
 def banner_overrides(name: str) -> dict:
     """The ``--cfg-options`` each config's banner documents, per generator kind."""
     with open(osp.join(REPO_ROOT, 'configs', name)) as f:
@@ -192,15 +198,13 @@ def banner_overrides(name: str) -> dict:
 
 
 @pytest.mark.parametrize('name', CLS_CONFIGS)
-def test_generator_switch_one_line_env_and_cfg_options_agree(name, monkeypatch):
+def test_generator_configs_and_banner_cfg_options_agree(name):
     overrides = banner_overrides(name)
     assert set(overrides) == {'conv', 'pixel'}
+    generator_types = dict(conv='ConvGenerator', pixel='PixelBankGenerator')
     for kind, options in overrides.items():
-        monkeypatch.setenv('MMDFKD_GENERATOR', kind)
-        switched = load(name)
-        monkeypatch.delenv('MMDFKD_GENERATOR')
-        assert switched.generator_kind == kind
-        assert switched.model.generator == switched.generator_presets[kind]['generator']
+        switched = load(generator_config(name, kind))
+        assert switched.model.generator.type == generator_types[kind]
         via_options = load(name)
         via_options.merge_from_dict(options)
         assert via_options.model.to_dict() == switched.model.to_dict(), kind
@@ -210,7 +214,7 @@ def test_generator_switch_one_line_env_and_cfg_options_agree(name, monkeypatch):
 
 
 def test_digits_student_has_at_most_a_quarter_of_the_teacher_params():
-    cfg = load('dfkd_deit_tiny.py')
+    cfg = load(DIGITS)
     teacher = MODELS.build(Config.fromfile(cfg.model.teacher.config).model)
     student = MODELS.build(cfg.model.student)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
@@ -221,8 +225,8 @@ def test_digits_student_has_at_most_a_quarter_of_the_teacher_params():
 
 TINY = {
     # Full-size timm ViTs shrunk to 32x32 inputs with 8x8 patches, 2 blocks; taps follow.
-    'dfkd_deit_cifar10.py': dict(depth_T=2, depth_S=2, width_T=32, width_S=16),
-    'dfkd_deit_imagenet.py': dict(depth_T=2, depth_S=2, width_T=32, width_S=16),
+    'dfkd_deit-s_deit-ti_cifar10.py': dict(depth_T=2, depth_S=2, width_T=32, width_S=16),
+    'dfkd_deit-b_deit-ti_imagenet.py': dict(depth_T=2, depth_S=2, width_T=32, width_S=16),
 }
 
 
@@ -252,13 +256,12 @@ def save_random_teacher(cfg: Config, path: str) -> str:
     return path
 
 
-@pytest.mark.parametrize('name,kind', [('dfkd_deit_tiny.py', 'vit'), ('dfkd_deit_tiny.py', 'conv'),
-                                       ('dfkd_deit_tiny.py', 'pixel'), ('dfkd_deit_cifar10.py', 'vit'),
-                                       ('dfkd_deit_imagenet.py', 'conv')])
-def test_config_builds_and_runs_one_train_step(name, kind, tmp_path, monkeypatch):
+@pytest.mark.parametrize('name,kind', [(DIGITS, 'vit'), (DIGITS, 'conv'), (DIGITS, 'pixel'),
+                                       ('dfkd_deit-s_deit-ti_cifar10.py', 'vit'),
+                                       ('dfkd_deit-b_deit-ti_imagenet.py', 'conv')])
+def test_config_builds_and_runs_one_train_step(name, kind, tmp_path):
     from mmengine.optim import build_optim_wrapper
-    monkeypatch.setenv('MMDFKD_GENERATOR', kind)
-    cfg = load(name)
+    cfg = load(generator_config(name, kind))
     cfg.merge_from_dict(tiny_overrides(name, kind, batch=2))
     cfg.model.teacher.checkpoint = save_random_teacher(cfg, str(tmp_path / 'teacher.pth'))
     torch.manual_seed(0)
@@ -272,16 +275,15 @@ def test_config_builds_and_runs_one_train_step(name, kind, tmp_path, monkeypatch
     assert changed(student0, model.student)
 
 
-def test_sprite_preset_builds_and_updates_generator_and_student_not_teacher(tmp_path, monkeypatch):
-    """MMDFKD_GENERATOR=sprite: sprite bank + one-box layouts + ClsTaskPrior + fresh student batches."""
+def test_sprite_preset_builds_and_updates_generator_and_student_not_teacher(tmp_path):
+    """The sprite-gen config: sprite bank + one-box layouts + ClsTaskPrior + fresh student batches."""
     from mmengine.optim import build_optim_wrapper
-    monkeypatch.setenv('MMDFKD_GENERATOR', 'sprite')
-    cfg = load('dfkd_deit_tiny.py')
-    assert cfg.generator_kind == 'sprite' and cfg.model.generator.type == 'SpriteBankGenerator'
+    cfg = load(generator_config(DIGITS, 'sprite'))
+    assert cfg.model.generator.type == 'SpriteBankGenerator'
     assert set(cfg.model.priors) == {'task'} and cfg.model.priors.task.type == 'ClsTaskPrior'
     assert cfg.model.layout_sampler.max_objects == 1 and cfg.model.layout_sampler.max_size == 32
     assert cfg.model.fresh_student_batches and cfg.model.memory_capacity == 0
-    assert cfg.train_cfg.max_iters == cfg.sprite_iters
+    assert cfg.train_cfg.max_iters == cfg.max_iters != load(DIGITS).train_cfg.max_iters  # its own schedule
     cfg.merge_from_dict({'train_dataloader.batch_size': 4})
     cfg.model.teacher.checkpoint = save_random_teacher(cfg, str(tmp_path / 'teacher.pth'))
     torch.manual_seed(0)
@@ -301,12 +303,12 @@ def test_sprite_preset_builds_and_updates_generator_and_student_not_teacher(tmp_
 
 
 def test_short_run_reports_top1_on_digits_cls(tmp_path):
-    """2 iterations of configs/dfkd_deit_tiny.py (tiny widths) on a Digits-Cls fixture -> accuracy/top1."""
+    """2 iterations of configs/dfkd_deit-nano_deit-pico_digits-cls.py (tiny widths) on a Digits-Cls fixture."""
     from mmengine.runner import Runner
 
     from mmdfkd.testing import write_digits_cls_fixture
     root = write_digits_cls_fixture(str(tmp_path / 'digits-cls'), num_train=2, num_val=6)
-    cfg = load('dfkd_deit_tiny.py')
+    cfg = load(DIGITS)
     teacher = tiny_vit(embed_dim=32, depth=2, num_heads=2)
     torch.save({'state_dict': MODELS.build(teacher).state_dict()}, tmp_path / 'teacher.pth')
     cfg.merge_from_dict({

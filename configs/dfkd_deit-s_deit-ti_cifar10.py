@@ -2,7 +2,7 @@
 # architecture at 32x32 px, 4x4 patches: 21.3M parameters) into a DeiT-Ti student (same layout,
 # 5.4M, 1/4 of it), scored on the real CIFAR-10 test split (top-1 / top-5).
 #
-#   python tools/train.py configs/dfkd_deit_cifar10.py \
+#   python tools/train.py configs/dfkd_deit-s_deit-ti_cifar10.py \
 #       --cfg-options model.teacher.checkpoint=checkpoints/deit-s_cifar10.pth
 #
 # Teacher checkpoint: a tools/train.py checkpoint of a TimmClassifier, or a plain timm /
@@ -13,8 +13,10 @@
 # Real data (only for validation): CIFAR-10 python pickles under data/cifar10/, see
 # configs/_base_/datasets/cifar10.py.
 #
-# Method and GENERATOR SWITCH: as configs/dfkd_deit_tiny.py (read its banner). Switch with the
-# `generator_kind` line or MMDFKD_GENERATOR=vit|conv|pixel; the explicit --cfg-options are
+# Method: the seed paper's (configs/_base_/dfkd_cls.py), with its TransformerGenerator.
+# GENERATORS: dfkd_deit-s_deit-ti_cifar10_conv-gen.py (ConvGenerator) and
+# dfkd_deit-s_deit-ti_cifar10_pixel-gen.py (PixelBankGenerator, model inversion) inherit this file
+# and change only the generator and its steps and lr. The same with --cfg-options on this file:
 #   conv:  model.generator._delete_=True model.generator.type=ConvGenerator model.generator.img_size=32
 #          model.generator.latent_dim=256 model.generator_steps=1 model.student_steps=2
 #          optim_wrapper.generator.optimizer.lr=0.001
@@ -23,28 +25,21 @@
 #          optim_wrapper.generator.optimizer.lr=0.1
 _base_ = [
     './_base_/datasets/cifar10.py',
-    './_base_/default_runtime.py',
+    './_base_/dfkd_cls.py',
 ]
+from mmdfkd.datasets import cifar  # noqa: E402 (a module: not part of the config)
 
 # ---- values users change most ----
-generator_kind = '{{$MMDFKD_GENERATOR:vit}}'  # 'vit' | 'conv' | 'pixel'
 teacher_checkpoint = 'checkpoints/deit-s_cifar10.pth'
 max_iters = 20000        # synthesis iterations
 batch_size = 128         # synthetic images per iteration
 img_size = 32
 memory_capacity = 65536  # replayed synthetic images (uint8, 3 KB each)
 tau = 4.0
-kd_weight = 1.0          # λ_KD
-ce_weight = 0.5          # λ_CE
-patch_weight = 1.0       # λ_patch
-adv_weight = 1.0         # λ_adv
-attn_weight = 0.2        # λ of the attention-consistency prior
-conf_weight = 0.5
-balance_weight = 2.0
 adv_warmup_iters = 500
 teacher_attn_blocks = (5, 11)
 student_attn_blocks = (5, 11)
-inversion_steps = 200    # pixel preset
+classes = cifar.CIFAR10Dataset.METAINFO['classes']
 
 # CIFAR-10 statistics in [0, 255], RGB after the flip (CIFAR10Dataset yields BGR).
 preprocessor = dict(type='ClsDataPreprocessor', mean=[125.31, 122.95, 113.87], std=[62.99, 62.09, 66.70],
@@ -62,46 +57,20 @@ student_model = dict(
     expose_attention=True,
     data_preprocessor=preprocessor)
 
-generator_presets = dict(
-    vit=dict(
-        generator=dict(type='TransformerGenerator', img_size=img_size, latent_dim=256, patch_size=4,
-                       embed_dim=256, depth=4, num_heads=4),
-        generator_steps=1, student_steps=2, lr=1e-3),
-    conv=dict(
-        generator=dict(type='ConvGenerator', img_size=img_size, latent_dim=256),
-        generator_steps=1, student_steps=2, lr=1e-3),
-    pixel=dict(
-        generator=dict(type='PixelBankGenerator', img_size=img_size, batch_size=batch_size),
-        generator_steps=inversion_steps, student_steps=10, lr=0.1),
-)
-if generator_kind not in generator_presets:
-    raise ValueError(f'generator_kind must be one of {sorted(generator_presets)}, got {generator_kind!r}')
-_preset = generator_presets[generator_kind]
-
 
 def _blocks(indices):
     return [f'model.blocks.{i}.attn.attn_drop' for i in indices]
 
 
 model = dict(
-    type='DataFreeDistiller',
-    task='cls',
     teacher=dict(model=teacher_model, checkpoint=teacher_checkpoint),
     student=student_model,
-    generator=_preset['generator'],
+    generator=dict(type='TransformerGenerator', img_size=img_size, latent_dim=256, patch_size=4,
+                   embed_dim=256, depth=4, num_heads=4),
     augment=dict(type='DifferentiableAugment', jitter=2, flip=True, scale_range=(0.8, 1.0)),
     teacher_taps=dict(attn=_blocks(range(12)), patch_attn=_blocks(teacher_attn_blocks)),
     student_taps=dict(patch_attn=_blocks(student_attn_blocks)),
-    priors=dict(
-        adv=dict(type='AdversarialPrior', tap='logits', mode='kl', loss_weight=adv_weight),
-        attn=dict(type='AttentionConsistencyPrior', tap='attn', loss_weight=attn_weight),
-        conf=dict(type='ConfidencePrior', balance_weight=balance_weight, loss_weight=conf_weight)),
-    distill_losses=dict(
-        kd=dict(type='KLDivLoss', tap='logits', tau=tau, loss_weight=kd_weight),
-        ce=dict(type='PseudoLabelCELoss', tap='logits', loss_weight=ce_weight),
-        patch=dict(type='AttentionKDLoss', tap='patch_attn', mode='attention', loss_weight=patch_weight)),
-    generator_steps=_preset['generator_steps'],
-    student_steps=_preset['student_steps'],
+    distill_losses=dict(kd=dict(tau=tau)),
     memory_capacity=memory_capacity,
     adv_warmup_iters=adv_warmup_iters)
 
@@ -112,21 +81,15 @@ train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=False),
     collate_fn=dict(type='pseudo_collate'),
     # No images: the distiller synthesises them.
-    dataset=dict(type='LatentDataset', metainfo=dict(classes=('airplane', 'automobile', 'bird', 'cat', 'deer',
-                                                              'dog', 'frog', 'horse', 'ship', 'truck'))))
+    dataset=dict(type='LatentDataset', metainfo=dict(classes=classes)))
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-
+train_cfg = dict(max_iters=max_iters, val_interval=2000)
 optim_wrapper = dict(
-    constructor='DataFreeOptimWrapperConstructor',
-    generator=dict(optimizer=dict(type='Adam', lr=_preset['lr'], betas=(0.5, 0.999))),
-    student=dict(optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.05), clip_grad=dict(max_norm=5.0),
+    student=dict(optimizer=dict(lr=5e-4),
                  paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
                                     custom_keys={'pos_embed': dict(decay_mult=0.0),
                                                  'cls_token': dict(decay_mult=0.0)})))
-param_scheduler = dict(generator=[], student=[
+param_scheduler = dict(student=[
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=1000),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=1000, end=max_iters, T_max=max_iters - 1000,
          eta_min=1e-6),
@@ -135,5 +98,4 @@ param_scheduler = dict(generator=[], student=[
 custom_hooks = [dict(type='SyntheticImageHook', interval=1000)]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(interval=2000, by_epoch=False, max_keep_ckpts=2,
-                    save_best='accuracy/top1', rule='greater'))
+    checkpoint=dict(interval=2000, max_keep_ckpts=2))

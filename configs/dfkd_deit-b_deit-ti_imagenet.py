@@ -3,7 +3,7 @@
 # top-1 / top-5 on the real ImageNet val images. Needs GPUs: one iteration synthesises and
 # distils `batch_size` 224x224 images through both ViTs.
 #
-#   bash tools/dist_train.sh configs/dfkd_deit_imagenet.py 8 \
+#   bash tools/dist_train.sh configs/dfkd_deit-b_deit-ti_imagenet.py 8 \
 #       --cfg-options model.teacher.checkpoint=checkpoints/deit_base_patch16_224.pth
 #
 # Teacher checkpoint: a plain timm / official DeiT state dict of `deit_base_patch16_224` (keys of
@@ -15,8 +15,10 @@
 # Real data (only for validation): data/imagenet/val/<synset>/*.JPEG, see
 # configs/_base_/datasets/imagenet.py.
 #
-# Method and GENERATOR SWITCH: as configs/dfkd_deit_tiny.py (read its banner). Switch with the
-# `generator_kind` line or MMDFKD_GENERATOR=vit|conv|pixel; the explicit --cfg-options are
+# Method: the seed paper's (configs/_base_/dfkd_cls.py), with its TransformerGenerator.
+# GENERATORS: dfkd_deit-b_deit-ti_imagenet_conv-gen.py (ConvGenerator) and
+# dfkd_deit-b_deit-ti_imagenet_pixel-gen.py (PixelBankGenerator, model inversion) inherit this
+# file and change only the generator and its steps and lr. The same with --cfg-options on this file:
 #   conv:  model.generator._delete_=True model.generator.type=ConvGenerator model.generator.img_size=224
 #          model.generator.latent_dim=512 model.generator.channels=[256,256,128,64,32]
 #          model.generator_steps=1 model.student_steps=2 optim_wrapper.generator.optimizer.lr=0.001
@@ -25,28 +27,19 @@
 #          model.student_steps=50 optim_wrapper.generator.optimizer.lr=0.25
 _base_ = [
     './_base_/datasets/imagenet.py',
-    './_base_/default_runtime.py',
+    './_base_/dfkd_cls.py',
 ]
 
 # ---- values users change most ----
-generator_kind = '{{$MMDFKD_GENERATOR:vit}}'  # 'vit' | 'conv' | 'pixel'
 teacher_checkpoint = 'checkpoints/deit_base_patch16_224.pth'
 max_iters = 100000       # synthesis iterations
 batch_size = 64          # synthetic images per iteration (per GPU)
 img_size = 224
 memory_capacity = 50000  # replayed synthetic images (uint8, 150 KB each at 224x224: 7.5 GB)
 tau = 1.0
-kd_weight = 1.0          # λ_KD
-ce_weight = 0.5          # λ_CE
-patch_weight = 1.0       # λ_patch
-adv_weight = 1.0         # λ_adv
-attn_weight = 0.2        # λ of the attention-consistency prior
-conf_weight = 0.5
-balance_weight = 2.0
 adv_warmup_iters = 2000
 teacher_attn_blocks = (5, 11)
 student_attn_blocks = (5, 11)
-inversion_steps = 2000   # pixel preset
 
 preprocessor = dict(type='ClsDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                     bgr_to_rgb=True)
@@ -63,49 +56,24 @@ student_model = dict(
     expose_attention=True,
     data_preprocessor=preprocessor)
 
-generator_presets = dict(
-    vit=dict(
-        generator=dict(type='TransformerGenerator', img_size=img_size, latent_dim=512, patch_size=16,
-                       embed_dim=384, depth=6, num_heads=6),
-        generator_steps=1, student_steps=2, lr=1e-3),
-    conv=dict(
-        generator=dict(type='ConvGenerator', img_size=img_size, latent_dim=512, channels=[256, 256, 128, 64, 32]),
-        generator_steps=1, student_steps=2, lr=1e-3),
-    pixel=dict(
-        generator=dict(type='PixelBankGenerator', img_size=img_size, batch_size=batch_size),
-        generator_steps=inversion_steps, student_steps=50, lr=0.25),
-)
-if generator_kind not in generator_presets:
-    raise ValueError(f'generator_kind must be one of {sorted(generator_presets)}, got {generator_kind!r}')
-_preset = generator_presets[generator_kind]
-
 
 def _blocks(indices):
     return [f'model.blocks.{i}.attn.attn_drop' for i in indices]
 
 
 model = dict(
-    type='DataFreeDistiller',
-    task='cls',
     teacher=dict(model=teacher_model, checkpoint=teacher_checkpoint),
     student=student_model,
-    generator=_preset['generator'],
+    generator=dict(type='TransformerGenerator', img_size=img_size, latent_dim=512, patch_size=16,
+                   embed_dim=384, depth=6, num_heads=6),
     augment=dict(type='DifferentiableAugment', jitter=16, flip=True, scale_range=(0.5, 1.0)),
     teacher_taps=dict(attn=_blocks((2, 5, 8, 11)), patch_attn=_blocks(teacher_attn_blocks)),
     student_taps=dict(patch_attn=_blocks(student_attn_blocks)),
-    priors=dict(
-        adv=dict(type='AdversarialPrior', tap='logits', mode='kl', loss_weight=adv_weight),
-        attn=dict(type='AttentionConsistencyPrior', tap='attn', loss_weight=attn_weight),
-        conf=dict(type='ConfidencePrior', balance_weight=balance_weight, loss_weight=conf_weight)),
-    distill_losses=dict(
-        kd=dict(type='KLDivLoss', tap='logits', tau=tau, loss_weight=kd_weight),
-        ce=dict(type='PseudoLabelCELoss', tap='logits', loss_weight=ce_weight),
-        patch=dict(type='AttentionKDLoss', tap='patch_attn', mode='attention', loss_weight=patch_weight)),
-    generator_steps=_preset['generator_steps'],
-    student_steps=_preset['student_steps'],
+    distill_losses=dict(kd=dict(tau=tau)),
     memory_capacity=memory_capacity,
     adv_warmup_iters=adv_warmup_iters)
 
+# ImageFolderDataset reads the class names from the val folders; the synthetic loader has none.
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=0,
@@ -114,18 +82,13 @@ train_dataloader = dict(
     # No images: the distiller synthesises them.
     dataset=dict(type='LatentDataset'))
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=5000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-
+train_cfg = dict(max_iters=max_iters, val_interval=5000)
 optim_wrapper = dict(
-    constructor='DataFreeOptimWrapperConstructor',
-    generator=dict(optimizer=dict(type='Adam', lr=_preset['lr'], betas=(0.5, 0.999))),
-    student=dict(optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.05), clip_grad=dict(max_norm=5.0),
+    student=dict(optimizer=dict(lr=5e-4),
                  paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
                                     custom_keys={'pos_embed': dict(decay_mult=0.0),
                                                  'cls_token': dict(decay_mult=0.0)})))
-param_scheduler = dict(generator=[], student=[
+param_scheduler = dict(student=[
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=5000),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=5000, end=max_iters, T_max=max_iters - 5000,
          eta_min=1e-6),
@@ -134,5 +97,4 @@ param_scheduler = dict(generator=[], student=[
 custom_hooks = [dict(type='SyntheticImageHook', interval=2000)]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(interval=5000, by_epoch=False, max_keep_ckpts=2,
-                    save_best='accuracy/top1', rule='greater'))
+    checkpoint=dict(interval=5000, max_keep_ckpts=2))

@@ -1,0 +1,18 @@
+# dfkd_deit-b_deit-ti_imagenet.py with a PixelBankGenerator (model inversion, DeepInversion-style)
+# instead of the seed paper's transformer generator: a bank of `batch_size` images re-drawn every
+# iteration and optimised for `inversion_steps` steps; everything else is the base's
+# (tests/test_configs/ checks it).
+#
+#   bash tools/dist_train.sh configs/dfkd_deit-b_deit-ti_imagenet_pixel-gen.py 8 \
+#       --cfg-options model.teacher.checkpoint=checkpoints/deit_base_patch16_224.pth
+_base_ = './dfkd_deit-b_deit-ti_imagenet.py'
+
+inversion_steps = 2000   # optimisation steps of each bank
+
+model = dict(
+    # the bank holds exactly one batch: its batch_size must equal train_dataloader.batch_size
+    generator=dict(_delete_=True, type='PixelBankGenerator', img_size={{_base_.img_size}},
+                   batch_size={{_base_.batch_size}}),
+    generator_steps=inversion_steps,
+    student_steps=50)
+optim_wrapper = dict(generator=dict(optimizer=dict(lr=0.25)))
