@@ -31,29 +31,29 @@ def _child(name: str, parent: Registry, locations: list) -> ChildRegistry:
     return ChildRegistry(name, parent=parent, scope='mmdfkd', locations=locations)
 
 
-RUNNERS = _child('runner', mmdet_registry.RUNNERS, ['mmdfkd.engine'])
-RUNNER_CONSTRUCTORS = _child('runner constructor', mmdet_registry.RUNNER_CONSTRUCTORS, ['mmdfkd.engine'])
-LOOPS = _child('loop', mmdet_registry.LOOPS, ['mmdfkd.engine'])
+RUNNERS = _child('runner', mmdet_registry.RUNNERS, [])
+RUNNER_CONSTRUCTORS = _child('runner constructor', mmdet_registry.RUNNER_CONSTRUCTORS, [])
+LOOPS = _child('loop', mmdet_registry.LOOPS, [])
 HOOKS = _child('hook', mmdet_registry.HOOKS, ['mmdfkd.engine'])
-LOG_PROCESSORS = _child('log_processor', mmdet_registry.LOG_PROCESSORS, ['mmdfkd.engine'])
+LOG_PROCESSORS = _child('log_processor', mmdet_registry.LOG_PROCESSORS, [])
 
 DATASETS = _child('dataset', mmdet_registry.DATASETS, ['mmdfkd.datasets'])
-DATA_SAMPLERS = _child('data sampler', mmdet_registry.DATA_SAMPLERS, ['mmdfkd.datasets'])
+DATA_SAMPLERS = _child('data sampler', mmdet_registry.DATA_SAMPLERS, [])
 TRANSFORMS = _child('transform', mmdet_registry.TRANSFORMS, ['mmdfkd.datasets'])
 
 MODELS = _child('model', mmdet_registry.MODELS, ['mmdfkd.models'])
 MODEL_WRAPPERS = _child('model_wrapper', mmdet_registry.MODEL_WRAPPERS, ['mmdfkd.engine'])
-WEIGHT_INITIALIZERS = _child('weight initializer', mmdet_registry.WEIGHT_INITIALIZERS, ['mmdfkd.models'])
-TASK_UTILS = _child('task util', mmdet_registry.TASK_UTILS, ['mmdfkd.models'])
+WEIGHT_INITIALIZERS = _child('weight initializer', mmdet_registry.WEIGHT_INITIALIZERS, [])
+TASK_UTILS = _child('task util', mmdet_registry.TASK_UTILS, [])
 
-OPTIMIZERS = _child('optimizer', mmdet_registry.OPTIMIZERS, ['mmdfkd.engine'])
-OPTIM_WRAPPERS = _child('optim_wrapper', mmdet_registry.OPTIM_WRAPPERS, ['mmdfkd.engine'])
+OPTIMIZERS = _child('optimizer', mmdet_registry.OPTIMIZERS, [])
+OPTIM_WRAPPERS = _child('optim_wrapper', mmdet_registry.OPTIM_WRAPPERS, [])
 OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer constructor', mmdet_registry.OPTIM_WRAPPER_CONSTRUCTORS,
                                     ['mmdfkd.engine'])
-PARAM_SCHEDULERS = _child('parameter scheduler', mmdet_registry.PARAM_SCHEDULERS, ['mmdfkd.engine'])
+PARAM_SCHEDULERS = _child('parameter scheduler', mmdet_registry.PARAM_SCHEDULERS, [])
 
 METRICS = _child('metric', mmdet_registry.METRICS, ['mmdfkd.evaluation'])
-EVALUATOR = _child('evaluator', mmdet_registry.EVALUATOR, ['mmdfkd.evaluation'])
+EVALUATOR = _child('evaluator', mmdet_registry.EVALUATOR, [])
 
-VISUALIZERS = _child('visualizer', mmdet_registry.VISUALIZERS, ['mmdfkd.engine'])
-VISBACKENDS = _child('vis_backend', mmdet_registry.VISBACKENDS, ['mmdfkd.engine'])
+VISUALIZERS = _child('visualizer', mmdet_registry.VISUALIZERS, [])
+VISBACKENDS = _child('vis_backend', mmdet_registry.VISBACKENDS, [])
