@@ -36,7 +36,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    from mmdfkd.browse import browse_synthetic
+    from mmdfkd.apis import browse_synthetic
     try:
         result = browse_synthetic(args.config, args.checkpoint, args.out, num=args.num, score_thr=args.score_thr,
                                   topk=args.topk, batch_size=args.batch_size, seed=args.seed, scale=args.scale,

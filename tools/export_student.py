@@ -34,7 +34,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    from mmdfkd import export
+    from mmdfkd import apis as export
     if args.onnx:
         try:
             export.require_onnx()  # before any work
