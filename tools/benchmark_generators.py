@@ -1,6 +1,6 @@
 """Compare synthetic-image generators: quality reached, time to a fraction of the teacher, images per second.
 
-    python tools/benchmark_generators.py [--runs CONFIG[:VAL_INTERVAL][@RUN_DIR] ...] [--budget-min 30]
+    python tools/benchmark_generators.py [--runs CONFIG[:VAL_INTERVAL][@RUN_DIR] ...] [--budget-min 30] [--seeds 0 1 2]
         [--targets 0.5 0.8 0.9] [--work-dir work_dirs/benchmark_generators] [--threads 1] [--collect]
         [--cfg-options key=value ...]
 
@@ -27,6 +27,7 @@ import sys
 from mmengine.config import DictAction
 
 from mmdfkd.analysis.generator_comparison import compare_generators
+from mmdfkd.engine.cli import run_cli
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_RUNS = ('configs/dfkd_vitdet-tiny_vit-pico_digits-det_pixel-gen.py:10', 'configs/dfkd_vitdet-tiny_vit-pico_digits-det_conv-gen.py:40',
@@ -47,6 +48,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--collect', action='store_true',
                         help='train nothing: rebuild the table from the <work-dir>/<name>.json of earlier runs '
                              '(CONFIG@RUN_DIR specs are read from RUN_DIR as always)')
+    parser.add_argument('--seeds', nargs='+', type=int, default=None,
+                        help='train each config once per seed (randomness.seed), e.g. 0 1 2; the table then gives '
+                             'mean ± std (default: the config\'s seed, one run)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='overrides applied to every run (no spaces around "=")')
     return parser.parse_args()
@@ -56,10 +60,11 @@ def main() -> None:
     args = parse_args()
     os.chdir(REPO_ROOT)
     text = compare_generators(args.runs, args.work_dir, args.budget_min, args.targets, args.threads, args.collect,
-                              args.cfg_options, shlex.join(['python', 'tools/benchmark_generators.py'] + sys.argv[1:]))
+                              args.cfg_options, shlex.join(['python', 'tools/benchmark_generators.py'] + sys.argv[1:]),
+                              seeds=args.seeds or [None])
     print(text)
     print(f'[benchmark] table written to {osp.join(args.work_dir, "results.md")}')
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -12,6 +12,7 @@ import json
 import os
 import os.path as osp
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -76,7 +77,7 @@ def finished_run(spec: str) -> dict:
 
 
 def run_one(spec: str, work_root: str, budget_min: float, threads: int = 1, cfg_options: Optional[dict] = None,
-            command: str = '') -> dict:
+            command: str = '', seed: Optional[int] = None) -> dict:
     """Train ``CONFIG[:VAL_INTERVAL]`` with ``tools/train.py`` in a subprocess; returns its row.
 
     Args:
@@ -87,11 +88,14 @@ def run_one(spec: str, work_root: str, budget_min: float, threads: int = 1, cfg_
         threads (int): ``OMP_NUM_THREADS`` of the run.
         cfg_options (dict, optional): overrides of the config.
         command (str): the command line recorded with the row.
+        seed (int, optional): ``randomness.seed`` of the run; its name gets
+            ``_seed<S>``. ``None`` keeps the config's seed.
     """
     config, val_interval = parse_run(spec)
-    name = run_name(config)
+    name = run_name(config) + ('' if seed is None else f'_seed{seed}')
     work_dir = osp.join(work_root, name)
-    timed_config, cfg = prepare(config, val_interval, budget_min, work_dir, cfg_options)
+    options = dict(cfg_options or {}, **({} if seed is None else {'randomness.seed': seed}))
+    timed_config, cfg = prepare(config, val_interval, budget_min, work_dir, options)
     env = {'OMP_NUM_THREADS': str(threads)}
     cmd = ['python', 'tools/train.py', timed_config, '--work-dir', work_dir]
     print(f'[benchmark] {name}: {" ".join(f"{k}={v}" for k, v in env.items())} {shlex.join(cmd)}', flush=True)
@@ -106,7 +110,7 @@ def run_one(spec: str, work_root: str, budget_min: float, threads: int = 1, cfg_
         print(f'[benchmark] {name} failed (exit {code}) or never validated; see {log_path}', file=sys.stderr)
     return dict(name=name, config=config, generator=cfg.model.generator.type, metric=key, curve=curve,
                 wall_s=wall, exit_code=code, budget_min=budget_min, val_interval=cfg.train_cfg.val_interval,
-                max_iters=int(cfg.train_cfg.max_iters), threads=threads, command=command)
+                max_iters=int(cfg.train_cfg.max_iters), threads=threads, command=command, seed=seed)
 
 
 def markdown_table(rows: List[dict], teacher: float, targets: Sequence[float]) -> str:
@@ -146,9 +150,51 @@ def markdown_table(rows: List[dict], teacher: float, targets: Sequence[float]) -
     return '\n'.join(lines)
 
 
+def _mean_std(values: Sequence[float], fmt: str = '.3f') -> str:
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f'{statistics.mean(values):{fmt}} ± {statistics.stdev(values):{fmt}}'
+
+
+def seed_summary_table(rows: List[dict], teacher: float, targets: Sequence[float]) -> str:
+    """One row per config over its seeds: mean ± std of the final metric, mean time to each target.
+
+    A time cell reads ``'12.0 min (3/3)'``: the mean training minutes to the
+    target over the seeds that reached it, and how many of the seeds did.
+    """
+    label = 'mAP' if rows and rows[0]['metric'] == 'coco/bbox_mAP' else 'top-1'
+    goals = [t * teacher for t in targets]
+    lines = ['| generator (config) | seeds | ' + f'{label} at the end | / teacher | training time | '
+             + ' | '.join(f'time to {t:g}x teacher ({g:.3f})' for t, g in zip(targets, goals))
+             + ' | synthetic images/s |',
+             '|---' * (6 + len(targets)) + '|']
+    for config in dict.fromkeys(row['config'] for row in rows):
+        group = [row for row in rows if row['config'] == config]
+        done = [row['curve'] for row in group if row['curve']]
+        name = f"{group[0]['generator']} (`{config}`)"
+        seeds = ', '.join(str(row.get('seed')) for row in group)
+        if not done:
+            lines.append(f'| {name} | {seeds} | failed |' + ' - |' * (3 + len(targets)))
+            continue
+        finals = [curve[-1]['metric'] for curve in done]
+        cells = []
+        for goal in goals:
+            reached = [t for t in (time_to_target(curve, goal) for curve in done) if t is not None]
+            cells.append(f'{statistics.mean(reached) / 60:.1f} min ({len(reached)}/{len(group)})' if reached
+                         else f'not reached (0/{len(group)})')
+        rates = [r for r in (images_per_second(curve) for curve in done) if r is not None]
+        failed = len(group) - len(done)
+        lines.append(f'| {name} | {seeds}{f" ({failed} failed)" if failed else ""} | {_mean_std(finals)} | '
+                     f'{_mean_std([f / teacher for f in finals])} | '
+                     f"{statistics.mean(curve[-1]['train_s'] for curve in done) / 60:.1f} min | " + ' | '.join(cells)
+                     + f" | {_mean_std(rates, '.2f') if rates else 'n/a'} |")
+    return '\n'.join(lines)
+
+
 def compare_generators(runs: Sequence[str], work_dir: str, budget_min: float = 30.0,
                        targets: Sequence[float] = (0.5, 0.8, 0.9), threads: int = 1, collect: bool = False,
-                       cfg_options: Optional[dict] = None, command: str = '') -> str:
+                       cfg_options: Optional[dict] = None, command: str = '',
+                       seeds: Sequence[Optional[int]] = (None, )) -> str:
     """Train (or collect) every run, score the teacher once, write and return the markdown table.
 
     Args:
@@ -163,26 +209,34 @@ def compare_generators(runs: Sequence[str], work_dir: str, budget_min: float = 3
         collect (bool): train nothing; rebuild the table from the records.
         cfg_options (dict, optional): overrides applied to every run.
         command (str): the command line recorded with each row.
+        seeds (Sequence[int | None]): ``randomness.seed`` of each trained run
+            per config; with more than one, the table is mean ± std over them
+            (:func:`seed_summary_table`) above the per-run rows.
     """
     os.makedirs(work_dir, exist_ok=True)
     rows = []
     for spec in runs:
-        record = osp.join(work_dir, f"{run_name(parse_run(spec.partition('@')[0])[0])}.json")
-        if collect and '@' not in spec:
-            if not osp.isfile(record):
-                raise FileNotFoundError(f'--collect: no {record}; run the benchmark for {spec} first')
-            with open(record) as f:
-                rows.append(json.load(f))
-            continue
-        rows.append(finished_run(spec) if '@' in spec else
-                    run_one(spec, work_dir, budget_min, threads, cfg_options, command))
-        with open(record, 'w') as f:
-            json.dump(rows[-1], f, indent=2)
+        for seed in ([None] if '@' in spec else seeds):
+            name = run_name(parse_run(spec.partition('@')[0])[0]) + ('' if seed is None else f'_seed{seed}')
+            record = osp.join(work_dir, f'{name}.json')
+            if collect and '@' not in spec:
+                if not osp.isfile(record):
+                    raise FileNotFoundError(f'--collect: no {record}; run the benchmark for {spec} first')
+                with open(record) as f:
+                    rows.append(json.load(f))
+                continue
+            rows.append(finished_run(spec) if '@' in spec else
+                        run_one(spec, work_dir, budget_min, threads, cfg_options, command, seed))
+            with open(record, 'w') as f:
+                json.dump(rows[-1], f, indent=2)
     first = parse_run(runs[0].partition('@')[0])[0]
     teacher = teacher_score(first, osp.join(work_dir, 'teacher'), rows[0]['metric'])
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
-    text = '\n'.join([
-        markdown_table(rows, teacher, targets), '',
+    tables = [markdown_table(rows, teacher, targets)]
+    if len(seeds) > 1:
+        tables = [seed_summary_table(rows, teacher, targets), '', 'Per run:', ''] + tables
+    text = '\n'.join(tables + [
+        '',
         f'Teacher {teacher:.3f} on the same real val split. Training time excludes validation; synthetic images '
         f'are those drawn from the generator (per iteration one batch, plus one per fresh student batch) per '
         f'second of training. Commit {commit or "unknown"}, {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.'

@@ -1,14 +1,14 @@
-"""tools/benchmark_cls.py helpers: which validation it credits, the command it records."""
-import importlib.util
+"""mmdfkd.analysis.cls_benchmark: which validation it credits, the command it records, mean ± std over seeds."""
 import json
 import os
 import os.path as osp
 import time
 
+import pytest
+
+from mmdfkd.analysis import cls_benchmark as benchmark_cls
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-spec = importlib.util.spec_from_file_location('benchmark_cls', osp.join(REPO_ROOT, 'tools', 'benchmark_cls.py'))
-benchmark_cls = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(benchmark_cls)
 
 
 def write_scalars(work_dir, run, entries, mtime=None):
@@ -33,10 +33,9 @@ def test_last_val_metrics_takes_the_last_validation_of_the_newest_run_not_the_be
     assert benchmark_cls.last_val_metrics(str(tmp_path / 'missing')) is None
 
 
-def test_commands_name_the_kind_threads_and_options():
+def test_commands_name_the_kind_threads_seed_and_options():
     # each kind runs its own config (configs/dfkd_deit-nano_deit-pico_digits-cls[_<kind>-gen].py)
-    args = benchmark_cls.argparse.Namespace(config=None, work_dir='work_dirs/b', cfg_options=['train_cfg.max_iters=10'])
-    cmd = benchmark_cls.train_command(args, 'sprite')
+    cmd = benchmark_cls.train_command('sprite', 'work_dirs/b', cfg_options=['train_cfg.max_iters=10'])
     sprite = 'configs/dfkd_deit-nano_deit-pico_digits-cls_sprite-gen.py'
     assert cmd == ['python', 'tools/train.py', sprite, '--work-dir', 'work_dirs/b/sprite',
                    '--cfg-options', 'train_cfg.max_iters=10']
@@ -45,9 +44,23 @@ def test_commands_name_the_kind_threads_and_options():
     assert set(benchmark_cls.KINDS) == {'sprite', 'vit', 'conv', 'pixel'}
     for kind, config in benchmark_cls.KIND_CONFIGS.items():
         assert osp.isfile(osp.join(REPO_ROOT, config)), (kind, config)
-    # --config runs one config for every kind
-    args.config = 'configs/dfkd_deit-nano_deit-pico_digits-cls.py'
-    assert benchmark_cls.train_command(args, 'conv')[2] == args.config
+    # --config runs one config for every kind; a seed gets its own work dir and randomness.seed
+    one = 'configs/dfkd_deit-nano_deit-pico_digits-cls.py'
+    assert benchmark_cls.train_command('conv', 'w', config=one, seed=2) == [
+        'python', 'tools/train.py', one, '--work-dir', 'w/conv_seed2', '--cfg-options', 'randomness.seed=2']
+
+
+def test_table_reports_mean_and_std_over_seeds():
+    rows = [dict(kind='conv', seed=s, top1=t, step=350, wall=60.0, command=f'cmd {s}')
+            for s, t in ((0, 0.96), (1, 0.97), (2, 0.98))]
+    rows.append(dict(kind='vit', seed=0, top1=None, step=None, wall=30.0, command='cmd v'))
+    table = benchmark_cls.markdown_table(rows, teacher_top1=0.98)
+    conv, vit = table.splitlines()[2:]
+    assert '0.970 ± 0.010 (3 seeds)' in conv and '0.990 ± 0.010 (3 seeds)' in conv and '1.0 min' in conv
+    assert '| vit | failed' in vit
+    assert benchmark_cls.mean_std([0.5]) == '0.500 (single run)'
+    with pytest.raises(ValueError, match="Unknown generator kinds \\['nope'\\]"):
+        benchmark_cls.benchmark_cls(['nope'], 'w')
 
 
 def test_max_iters_in_log(tmp_path):

@@ -87,3 +87,18 @@ def test_run_spec_parsing():
     assert benchmark_generators.parse_run('configs/a.py') == ('configs/a.py', None)
     with pytest.raises(ValueError, match='>= 1'):
         benchmark_generators.parse_run('configs/a.py:0')
+
+
+def test_seed_table_gives_mean_and_std_and_how_many_seeds_reached_each_target():
+    def run(seed, final, reach_s):
+        curve = [dict(iter=10, train_s=reach_s, metric=0.5, synthetic_images=100),
+                 dict(iter=20, train_s=240.0, metric=final, synthetic_images=200)]
+        return dict(generator='ConvGenerator', config='conv.py', metric='coco/bbox_mAP', curve=curve, seed=seed)
+    rows = [run(0, 0.60, 60.0), run(1, 0.62, 120.0), run(2, 0.64, 180.0)]
+    rows.append(dict(generator='ViTGenerator', config='vit.py', metric='coco/bbox_mAP', curve=[], seed=0))
+    header, rule, conv, vit = benchmark_generators.seed_summary_table(rows, teacher=0.7,
+                                                                     targets=[0.5, 0.9]).splitlines()
+    assert header.count('|') == rule.count('---') + 1 == 9
+    assert conv.startswith('| ConvGenerator (`conv.py`) | 0, 1, 2 | 0.620 ± 0.020 | 0.886 ± 0.029 | 4.0 min |')
+    assert conv.endswith('| 2.0 min (3/3) | 4.0 min (2/3) | 0.83 ± 0.00 |')
+    assert vit.startswith('| ViTGenerator (`vit.py`) | 0 | failed |')
