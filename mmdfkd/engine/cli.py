@@ -19,6 +19,11 @@ that outputs NaN are one line, while a ``RuntimeError`` from inside torch (a
 shape mismatch, even in a torch operator called from mmdfkd's code) keeps its
 traceback.
 
+In a run of several processes, an error raised by ``torch.distributed`` (a
+collective whose peer died, or that waited longer than
+``env_cfg.dist_cfg.timeout``) is one line too, saying that another rank has
+probably died and that all ranks resume with ``--resume``.
+
 An unknown keyword in the config (``--cfg-options model.genertor.img_size=64``
 gives ``TypeError: DataFreeDistiller.__init__() got an unexpected keyword
 argument 'genertor'``) is reported with the closest valid keys of the class
@@ -36,6 +41,8 @@ from types import TracebackType
 from typing import Callable, Iterator, List, Optional
 
 import mmdfkd
+
+from .launch import DEFAULT_DIST_TIMEOUT_S
 
 DEBUG_FLAG = '--debug'
 ENV_DEBUG = 'MMDFKD_DEBUG'
@@ -148,13 +155,31 @@ def error_message(err: BaseException) -> str:
     return ' '.join(line.strip() for line in text.splitlines() if line.strip()) or type(err).__name__
 
 
+def collective_failure_message(err: BaseException) -> Optional[str]:
+    """For an error raised by ``torch.distributed`` in a run of several processes: what happened and what to do."""
+    world_size = int(os.environ.get('WORLD_SIZE', '1') or 1)
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if world_size < 2 or tb is None or not isinstance(err, RuntimeError):
+        return None
+    where = osp.abspath(tb.tb_frame.f_code.co_filename).replace(osp.sep, '/')
+    if '/torch/distributed/' not in where:
+        return None
+    detail = ' '.join(str(err).split())[:300]
+    return (f'a collective operation with the other {world_size - 1} process(es) failed ({detail}). Another rank '
+            'has probably died (read its log) or hung; collectives wait at most env_cfg.dist_cfg.timeout seconds '
+            f'({DEFAULT_DIST_TIMEOUT_S} by default). Restart all {world_size} processes with --resume to continue from the '
+            'last checkpoint.')
+
+
 def _rank_tag() -> str:
     world_size = int(os.environ.get('WORLD_SIZE', '1') or 1)
     return f' (rank {os.environ.get("RANK", "?")})' if world_size > 1 else ''
 
 
 def run_cli(main: Callable[[], None]) -> None:
-    """Run a tool's ``main()``; user errors become one line on stderr and exit code 2.
+    """Run a tool's ``main()``; user errors and lost ranks become one line on stderr and exit code 2.
 
     ``--debug`` is removed from ``sys.argv`` before ``main`` parses it (so
     every tool accepts it, before or after a sub-command). A stop requested by
@@ -178,11 +203,12 @@ def run_cli(main: Callable[[], None]) -> None:
             raise
         print(f'error{_rank_tag()}: interrupted', file=sys.stderr, flush=True)
         sys.exit(INTERRUPTED_EXIT)
-    except Exception as err:  # noqa: BLE001  (sorted into user errors and bugs below)
-        if debug or not is_user_error(err, main):
+    except Exception as err:  # noqa: BLE001  (sorted into user errors, lost ranks and bugs below)
+        message = None if debug else collective_failure_message(err)
+        if message is None and (debug or not is_user_error(err, main)):
             raise
         sys.stdout.flush()
-        print(f'error{_rank_tag()}: {error_message(err)} [{DEBUG_FLAG} or {ENV_DEBUG}=1 shows the traceback]',
-              file=sys.stderr, flush=True)
+        print(f'error{_rank_tag()}: {message or error_message(err)} [{DEBUG_FLAG} or {ENV_DEBUG}=1 shows the '
+              'traceback]', file=sys.stderr, flush=True)
         sys.exit(USER_ERROR_EXIT)
 

@@ -13,6 +13,8 @@ from mmengine.runner import Runner
 
 from mmdfkd.registry import RUNNERS
 
+# Seconds a collective operation waits for the other ranks before failing (env_cfg.dist_cfg.timeout).
+DEFAULT_DIST_TIMEOUT_S = 120
 # Added to every Runner that build_runner builds (PreemptionHook) and to data-free ones (TeacherCheckHook).
 _DEFAULT_HOOKS = ('PreemptionHook', )
 _DATA_FREE_HOOKS = ('TeacherCheckHook', )
@@ -22,8 +24,11 @@ def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optio
                 launcher: str = 'none', check_data: Sequence[str] = ()) -> Config:
     """Read ``config``, apply ``--cfg-options`` and resolve ``work_dir``.
 
-    Launched distributed, a ``DataFreeDistiller`` gets the defaults it needs
-    (:func:`apply_data_free_dist_defaults`).
+    Launched distributed, collectives time out after
+    ``env_cfg.dist_cfg.timeout`` seconds (default
+    :data:`DEFAULT_DIST_TIMEOUT_S`), so that the other ranks stop when one
+    dies instead of waiting for ever, and a ``DataFreeDistiller`` gets the
+    defaults it needs (:func:`apply_data_free_dist_defaults`).
 
     Args:
         config (str): Path of a config file.
@@ -48,10 +53,11 @@ def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optio
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
-    if launcher != 'none' and not torch.cuda.is_available():
-        # NCCL needs GPUs; gloo runs the same collectives on CPU.
-        cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
     if launcher != 'none':
+        dist_cfg = cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', ConfigDict())
+        if not torch.cuda.is_available():
+            dist_cfg['backend'] = 'gloo'  # NCCL needs GPUs; gloo runs the same collectives on CPU.
+        dist_cfg.setdefault('timeout', DEFAULT_DIST_TIMEOUT_S)
         apply_data_free_dist_defaults(cfg)
     check_data_files(cfg, check_data)
     return cfg

@@ -48,3 +48,11 @@ def test_distributed_distiller_gets_data_free_ddp_and_a_seed_per_rank(tmp_path):
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'  # this machine has no CUDA
     assert load_config(str(tmp_path / 'plain.py')).get('model_wrapper_cfg') is None  # not distributed
     assert load_config(TEACHER, launcher='pytorch').get('model_wrapper_cfg') is None  # not a distiller
+
+
+def test_distributed_runs_get_a_collective_timeout_that_the_config_can_set(tmp_path):
+    from mmdfkd.engine.launch import DEFAULT_DIST_TIMEOUT_S
+    assert load_config(TEACHER, launcher='pytorch').env_cfg.dist_cfg.timeout == DEFAULT_DIST_TIMEOUT_S == 120
+    cfg = load_config(TEACHER, {'env_cfg.dist_cfg.timeout': 7}, launcher='pytorch')
+    assert cfg.env_cfg.dist_cfg.timeout == 7
+    assert 'timeout' not in load_config(TEACHER).env_cfg.dist_cfg  # one process: no collectives
