@@ -102,7 +102,9 @@ train_dataloader = dict(
 # val_dataloader / val_evaluator: real COCO val2017 with CocoMetric, from _base_.
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=5000)
-val_cfg = dict(type='ValLoop')
+# Validation during training scores a fixed 500-image subset of the val split; the validation after
+# the last iteration (and tools/test.py) scores all of it.
+val_cfg = dict(type='SubsetValLoop', num_samples=500)
 test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(

@@ -60,7 +60,9 @@ train_dataloader = dict(
     dataset=dict(type='LatentDataset', metainfo={{_base_.metainfo}}))
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=50)
-val_cfg = dict(type='ValLoop')
+# Validation during training scores a fixed 100-image subset of the val split; the validation after
+# the last iteration (and tools/test.py) scores all of it.
+val_cfg = dict(type='SubsetValLoop', num_samples=100)
 test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(

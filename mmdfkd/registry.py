@@ -33,7 +33,7 @@ def _child(name: str, parent: Registry, locations: list) -> ChildRegistry:
 
 RUNNERS = _child('runner', mmdet_registry.RUNNERS, [])
 RUNNER_CONSTRUCTORS = _child('runner constructor', mmdet_registry.RUNNER_CONSTRUCTORS, [])
-LOOPS = _child('loop', mmdet_registry.LOOPS, [])
+LOOPS = _child('loop', mmdet_registry.LOOPS, ['mmdfkd.engine'])
 HOOKS = _child('hook', mmdet_registry.HOOKS, ['mmdfkd.engine'])
 LOG_PROCESSORS = _child('log_processor', mmdet_registry.LOG_PROCESSORS, [])
 

@@ -10,7 +10,9 @@ def with_train_timer(cfg: Config, val_interval: int, budget_s: Optional[float]) 
 
     Adds a :class:`~mmdfkd.engine.TrainTimeHook` (stopping at ``budget_s``
     seconds of training, if given), validates every ``val_interval``
-    iterations and logs validations by iteration.
+    iterations on the whole val split (a ``SubsetValLoop`` would score a
+    subset, not comparable with the teacher's score) and logs validations by
+    iteration.
     """
     if val_interval < 1:
         raise ValueError(f'val_interval must be >= 1 iteration, got {val_interval}.')
@@ -18,6 +20,7 @@ def with_train_timer(cfg: Config, val_interval: int, budget_s: Optional[float]) 
     hooks = [h for h in (cfg.get('custom_hooks') or []) if h.get('type') != 'TrainTimeHook']
     cfg.custom_hooks = hooks + [dict(type='TrainTimeHook', budget_s=budget_s)]
     cfg.train_cfg.val_interval = val_interval
+    cfg.val_cfg = dict(type='ValLoop')
     cfg.default_hooks.setdefault('logger', dict(type='LoggerHook'))
     cfg.default_hooks.logger.log_metric_by_epoch = False
     return cfg

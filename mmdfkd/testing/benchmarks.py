@@ -97,11 +97,11 @@ def write_tiny_benchmark(folder, train_teacher: bool = True, max_iters: int = 2)
                 config=dfkd_config)
 
 
-def write_tiny_cls_benchmark(folder, max_iters: int = 2) -> dict:
+def write_tiny_cls_benchmark(folder, max_iters: int = 2, num_val: int = 2) -> dict:
     """The classification counterpart: Digits-Cls-format data, ``teacher.py`` + checkpoint, ``dfkd.py``."""
     from mmdfkd.registry import MODELS
     folder = str(folder)
-    data_root = write_digits_cls_fixture(osp.join(folder, 'digits'), num_train=4, num_val=2)
+    data_root = write_digits_cls_fixture(osp.join(folder, 'digits'), num_train=4, num_val=num_val)
     pipeline = [dict(type='LoadImageFromFile'), dict(type='PackClsInputs')]
     dataset = dict(type='DigitsClsDataset', data_root=data_root + '/', pipeline=pipeline)
     val = dict(batch_size=2, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),

@@ -1,0 +1,74 @@
+"""Cheaper validation during training: a fixed subset of the val split, the whole split at the end."""
+import math
+from typing import Dict, List, Union
+
+from mmengine.dataset import DefaultSampler
+from mmengine.evaluator import Evaluator
+from mmengine.logging import print_log
+from mmengine.runner import ValLoop
+from torch.utils.data import DataLoader, Subset
+
+from mmdfkd.registry import LOOPS
+
+
+@LOOPS.register_module()
+class SubsetValLoop(ValLoop):
+    """Validate on ``num_samples`` images of the val split during training, on all of it at the end.
+
+    The subset is fixed (evenly spaced indices over the split, the same at
+    every validation), so the curve it draws is comparable across iterations
+    and costs ``num_samples / len(split)`` of a full pass. The validation after
+    the last training iteration, and any validation outside training, use the
+    whole split, so the final metric (and ``tools/test.py``, which runs the
+    test loop) is never a subset's. Metrics of subset validations are logged
+    under the same keys; the log line before each says which it is.
+
+    Args:
+        runner (Runner): the runner.
+        dataloader (DataLoader | dict): the val dataloader.
+        evaluator (Evaluator | dict | list): the val evaluator.
+        num_samples (int): images per validation during training; a split
+            this size or smaller is always validated whole.
+        fp16 (bool): as MMEngine's ``ValLoop``.
+    """
+
+    def __init__(self, runner, dataloader: Union[DataLoader, Dict], evaluator: Union[Evaluator, Dict, List],
+                 num_samples: int = 100, fp16: bool = False) -> None:
+        super().__init__(runner, dataloader, evaluator, fp16)
+        if num_samples < 1:
+            raise ValueError(f'SubsetValLoop num_samples must be >= 1, got {num_samples}; '
+                             "use val_cfg=dict(type='ValLoop') to validate on the whole split.")
+        self.num_samples = num_samples
+        self.full_dataloader = self.dataloader
+        dataset = self.full_dataloader.dataset
+        total = len(dataset)
+        if num_samples >= total:
+            self.subset_dataloader = self.full_dataloader
+            return
+        step = total / num_samples
+        indices = sorted({min(total - 1, math.floor(i * step)) for i in range(num_samples)})
+        subset = Subset(dataset, indices)
+        subset.metainfo = getattr(dataset, 'metainfo', None)
+        self.subset_dataloader = DataLoader(
+            subset, batch_size=self.full_dataloader.batch_size, sampler=DefaultSampler(subset, shuffle=False),
+            num_workers=self.full_dataloader.num_workers, collate_fn=self.full_dataloader.collate_fn)
+
+    def _in_training(self) -> bool:
+        """Whether this validation runs between training iterations (not after the last one)."""
+        train_loop = getattr(self.runner, '_train_loop', None)
+        if train_loop is None or isinstance(train_loop, dict):
+            return False
+        return train_loop.iter < train_loop.max_iters
+
+    def run(self) -> dict:
+        """Validate on the subset while training, on the whole split otherwise."""
+        subset = self._in_training() and self.subset_dataloader is not self.full_dataloader
+        self.dataloader = self.subset_dataloader if subset else self.full_dataloader
+        total = len(self.full_dataloader.dataset)
+        print_log(f'Validating on {len(self.dataloader.dataset)} of {total} val images'
+                  + (' (a fixed subset; the whole split runs after the last iteration)' if subset else ''),
+                  logger='current')
+        try:
+            return super().run()
+        finally:
+            self.dataloader = self.full_dataloader

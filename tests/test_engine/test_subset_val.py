@@ -1,0 +1,45 @@
+"""SubsetValLoop: a fixed val subset between training iterations, the whole split after the last one."""
+import pytest
+from mmengine.config import Config
+from mmengine.hooks import Hook
+
+from mmdfkd.engine.launch import build_runner
+from mmdfkd.testing import write_tiny_cls_benchmark
+
+
+class _ValSizes(Hook):
+    def __init__(self) -> None:
+        self.sizes, self.indices = [], []
+
+    def before_val_epoch(self, runner) -> None:
+        dataset = runner.val_loop.dataloader.dataset
+        self.sizes.append(len(dataset))
+        self.indices.append(list(getattr(dataset, 'indices', range(len(dataset)))))
+
+
+def _runner(tmp_path, num_samples: int, max_iters: int = 3):
+    cfg = Config.fromfile(write_tiny_cls_benchmark(tmp_path, max_iters=max_iters, num_val=4)['config'])
+    cfg.val_cfg = dict(type='SubsetValLoop', num_samples=num_samples)
+    cfg.work_dir = str(tmp_path / 'run')
+    runner = build_runner(cfg)
+    sizes = _ValSizes()
+    runner.register_hook(sizes)
+    return runner, sizes
+
+
+def test_training_validates_a_fixed_subset_then_the_whole_split(tmp_path):
+    runner, seen = _runner(tmp_path, num_samples=2)
+    runner.train()
+    assert seen.sizes == [2, 2, 4], 'iterations 1 and 2 on the subset, the last one on all 4 images'
+    assert seen.indices[0] == seen.indices[1] == [0, 2], 'the same evenly spaced images every time'
+    assert runner.val_loop.dataloader.dataset is runner.val_loop.full_dataloader.dataset
+    metrics = runner.val_loop.run()  # outside training: the whole split
+    assert seen.sizes[-1] == 4 and 'accuracy/top1' in metrics
+
+
+def test_a_subset_as_large_as_the_split_is_the_split_and_zero_is_refused(tmp_path):
+    runner, seen = _runner(tmp_path, num_samples=10, max_iters=2)
+    runner.train()
+    assert seen.sizes == [4, 4]
+    with pytest.raises(ValueError, match="num_samples must be >= 1.*type='ValLoop'"):
+        _runner(tmp_path / 'zero', num_samples=0)[0].val_loop
