@@ -71,6 +71,7 @@ class TeacherCheckHook(Hook):
             teacher.train(training)
         bad = [f'{name} {tuple(t.shape)}' for name, t in _named_tensors(outputs)
                if t.is_floating_point() and not torch.isfinite(t).all()]
+        bad.sort(key=lambda name: "['_" in name)  # public outputs ('logits', 'head') before internal ones
         if bad:
             raise FloatingPointError(
                 f'The teacher ({type(teacher).__name__}) outputs NaN/Inf on a probe batch of random images '
