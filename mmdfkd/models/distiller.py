@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from mmdfkd.engine.checkpoint import UntrustedCheckpointError, load_checkpoint_file
 from mmdfkd.registry import MODELS
 from mmdfkd.utils.state_dict import load_state_dict_checked, unwrap_state_dict
+from .checkpoint_layouts import convert_state_dict
 from .memory import SyntheticMemory
 from .priors.base import SynthesisContext
 from .recorders import ModuleRecorder
@@ -68,6 +69,10 @@ class DataFreeDistiller(BaseModel):
             ``cfg_options={'model.backbone.expose_attention': True}``. A
             teacher loaded from ``checkpoint`` is marked initialised, so the
             Runner's ``init_weights()`` keeps its weights.
+            ``checkpoint_layout`` names the checkpoint's key layout:
+            ``'auto'`` (default, recognised from the keys), ``'mmdfkd'``,
+            ``'mmdet-vitdet'`` or ``'detectron2-vitdet'`` (see
+            :mod:`mmdfkd.models.checkpoint_layouts`).
         student (dict): The student model config.
         generator (dict): A generator from ``mmdfkd.models.generators``.
         task (str): 'det' or 'cls'.
@@ -196,8 +201,10 @@ class DataFreeDistiller(BaseModel):
         config = cfg.pop('config', None)
         model_cfg = cfg.pop('model', None)
         cfg_options = cfg.pop('cfg_options', None)
+        checkpoint_layout = cfg.pop('checkpoint_layout', 'auto')
         if cfg:
-            raise KeyError(f'Unknown teacher keys {sorted(cfg)}; use config=, model=, cfg_options= and checkpoint=.')
+            raise KeyError(f'Unknown teacher keys {sorted(cfg)}; use config=, model=, cfg_options=, checkpoint= '
+                           'and checkpoint_layout=.')
         if cfg_options and config is None:
             raise ValueError('teacher.cfg_options applies to teacher.config; with teacher.model edit the dict itself.')
         if (config is None) == (model_cfg is None):
@@ -213,13 +220,14 @@ class DataFreeDistiller(BaseModel):
             model_cfg = teacher_cfg.model
         teacher = MODELS.build(ConfigDict(model_cfg))
         if checkpoint is not None:
-            self.load_teacher_weights(teacher, checkpoint, config)
+            self.load_teacher_weights(teacher, checkpoint, config, checkpoint_layout)
             # The Runner calls model.init_weights() after building; BaseModule skips initialised children.
             teacher._is_init = True
         return teacher
 
     @staticmethod
-    def load_teacher_weights(teacher: nn.Module, checkpoint: str, config: Optional[str] = None) -> None:
+    def load_teacher_weights(teacher: nn.Module, checkpoint: str, config: Optional[str] = None,
+                             layout: str = 'auto') -> None:
         """Load a teacher checkpoint strictly (``weights_only``), with errors that say how to fix them.
 
         Args:
@@ -227,6 +235,8 @@ class DataFreeDistiller(BaseModel):
             checkpoint (str): a ``tools/train.py`` checkpoint of it, or a plain
                 state dict of the network a single-prefix wrapper holds.
             config (str, optional): the teacher's config file, for the hint.
+            layout (str): the checkpoint's key layout, see
+                :func:`~mmdfkd.models.checkpoint_layouts.convert_state_dict`.
         """
         if not osp.isfile(checkpoint):
             hint = (f'Train it with: python tools/train.py {config}' if config else
@@ -244,6 +254,7 @@ class DataFreeDistiller(BaseModel):
             state = unwrap_state_dict(ckpt, f'Teacher checkpoint {checkpoint!r}')
         except TypeError as err:
             raise RuntimeError(str(err)) from err
+        state, layout = convert_state_dict(state, teacher, layout)
         own = teacher.state_dict()
         # A plain state dict of the wrapped network (a timm model inside TimmClassifier, whose keys
         # all start with 'model.'): no key matches until the wrapper's single prefix is added.
@@ -252,7 +263,8 @@ class DataFreeDistiller(BaseModel):
             prefix = prefixes.pop()
             state = {f'{prefix}.{k}': v for k, v in state.items()}
         load_state_dict_checked(teacher, state, f'Teacher checkpoint {checkpoint!r}',
-                                'Check that teacher.config is the config the checkpoint was trained with.')
+                                f'Read as the {layout!r} checkpoint layout: check that teacher.config is the '
+                                'config the checkpoint was trained with, or set teacher.checkpoint_layout.')
 
     def _freeze_teacher(self) -> None:
         """The single place where the teacher is frozen: eval mode, no gradients."""
