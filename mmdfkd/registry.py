@@ -47,7 +47,7 @@ WEIGHT_INITIALIZERS = _child('weight initializer', mmdet_registry.WEIGHT_INITIAL
 TASK_UTILS = _child('task util', mmdet_registry.TASK_UTILS, [])
 
 OPTIMIZERS = _child('optimizer', mmdet_registry.OPTIMIZERS, [])
-OPTIM_WRAPPERS = _child('optim_wrapper', mmdet_registry.OPTIM_WRAPPERS, [])
+OPTIM_WRAPPERS = _child('optim_wrapper', mmdet_registry.OPTIM_WRAPPERS, ['mmdfkd.engine'])
 OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer constructor', mmdet_registry.OPTIM_WRAPPER_CONSTRUCTORS,
                                     ['mmdfkd.engine'])
 PARAM_SCHEDULERS = _child('parameter scheduler', mmdet_registry.PARAM_SCHEDULERS, [])

@@ -157,21 +157,28 @@ def check_data_files(cfg: Config, splits: Sequence[str] = ('train', 'val')) -> N
 
 
 def enable_amp(cfg: Config) -> None:
-    """Switch every optimizer wrapper in ``cfg`` to ``AmpOptimWrapper``.
+    """Switch every optimizer wrapper in ``cfg`` to mixed precision.
 
-    Handles a single wrapper (``optim_wrapper=dict(optimizer=...)``) and the
-    per-module dict a distiller uses (``optim_wrapper=dict(student=dict(...),
+    On a GPU: MMEngine's ``AmpOptimWrapper`` (fp16 with dynamic loss scaling).
+    On a CPU: :class:`~mmdfkd.engine.amp.CPUBF16OptimWrapper` (bf16 autocast),
+    refused with a clear error where the CPU has no native bf16. Handles a
+    single wrapper (``optim_wrapper=dict(optimizer=...)``) and the per-module
+    dict a distiller uses (``optim_wrapper=dict(student=dict(...),
     generator=dict(...))``).
     """
-    if not torch.cuda.is_available():
-        raise RuntimeError('--amp needs a CUDA GPU (MMEngine\'s AmpOptimWrapper does not run on CPU); '
-                           'drop --amp to train in fp32 on this machine.')
+    from .amp import check_cpu_bf16
+    on_gpu = torch.cuda.is_available()
+    if not on_gpu:
+        check_cpu_bf16()
     wrapper = cfg.optim_wrapper
     wrappers = [wrapper] if 'optimizer' in wrapper else [
         sub for sub in wrapper.values() if isinstance(sub, dict) and 'optimizer' in sub]
     for sub in wrappers:
-        sub['type'] = 'AmpOptimWrapper'
-        sub['loss_scale'] = 'dynamic'
+        if on_gpu:
+            sub['type'] = 'AmpOptimWrapper'
+            sub['loss_scale'] = 'dynamic'
+        else:
+            sub['type'] = 'CPUBF16OptimWrapper'
 
 
 def apply_resume(cfg: Config, resume: Optional[str]) -> None:
