@@ -242,7 +242,7 @@ def resize_position_tables(model: nn.Module, state: StateDict, layout: str) -> S
 
     For each ViT at ``prefix`` (e.g. ``'backbone.'``): in the ViTDet layouts,
     ``{prefix}pos_embed`` (1, [1 +] n*n, C) becomes the model's (1, h, w, C)
-    by :func:`_vitdet_abs_pos`; in ours, a (1, h0, w0, C) table of another grid
+    by :func:`_vitdet_abs_pos`; a (1, h0, w0, C) table (ours) of another grid
     is resized by timm (as :meth:`ViT._adapt_state` does for pretrained
     weights). Each ``{prefix}blocks.i.attn.rel_pos_h`` / ``_w`` (L0, C_head)
     of another length becomes the model's (L, C_head) by linear interpolation,
@@ -253,7 +253,7 @@ def resize_position_tables(model: nn.Module, state: StateDict, layout: str) -> S
         if isinstance(module, ViT):
             prefix = f'{name}.' if name else ''
             pos_key = prefix + 'pos_embed'
-            if layout != 'mmdfkd' and pos_key in state and module.pos_embed is not None:
+            if layout != 'mmdfkd' and pos_key in state and state[pos_key].dim() == 3 and module.pos_embed is not None:
                 state[pos_key] = _vitdet_abs_pos(state[pos_key], module.pos_embed.shape[1:3])
             own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
             state.update({prefix + k: v for k, v in module._adapt_state(own).items()})
