@@ -78,3 +78,16 @@ def test_a_distiller_step_under_the_cpu_wrapper_runs_in_bf16_and_trains(tmp_path
     assert changed(generator0, model.generator) and changed(student0, model.student)
     assert not changed(teacher0, model.teacher)
     assert all(p.dtype == torch.float32 for p in model.student.parameters()), 'weights stay fp32'
+
+
+@needs_bf16
+def test_compare_bf16_times_both_precisions_and_measures_the_teacher_error(tmp_path):
+    from mmdfkd.analysis.precision import compare_bf16
+    from mmdfkd.testing import write_tiny_benchmark
+    cfg = Config.fromfile(write_tiny_benchmark(tmp_path)['config'])
+    result = compare_bf16(cfg, iters=1, warmup=0)
+    assert result['fp32_s'] > 0 and result['bf16_s'] > 0
+    assert result['ratio'] == pytest.approx(result['bf16_s'] / result['fp32_s'])
+    assert set(result['teacher_rel_err']) == {'cls_scores', 'bbox_preds', 'centerness'}
+    assert all(0 <= e < 0.1 for errs in result['teacher_rel_err'].values() for e in errs)
+    assert 0 <= result['prob_abs_err'] < 0.05
