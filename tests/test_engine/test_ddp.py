@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from tiny_data_free import write_config
+from mmdfkd.testing.data_free_config import write_config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

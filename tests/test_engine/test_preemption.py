@@ -15,7 +15,7 @@ import mmdfkd  # noqa: F401  (registries, checkpoint loader)
 from mmdfkd.engine import TrainingPreempted
 from mmdfkd.engine.checkpoint import load_checkpoint_file
 from mmdfkd.engine.launch import apply_resume, build_runner, load_config
-from tiny_data_free import write_config
+from mmdfkd.testing.data_free_config import write_config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

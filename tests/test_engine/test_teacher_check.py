@@ -7,7 +7,7 @@ import torch
 
 import mmdfkd  # noqa: F401  (registries, checkpoint loader)
 from mmdfkd.engine.launch import build_runner, load_config
-from tiny_data_free import write_config
+from mmdfkd.testing.data_free_config import write_config
 
 
 def _runner(config: str, work_dir: str):

@@ -36,7 +36,7 @@ def test_custom_class_is_refused_with_reason_and_opt_in(tmp_path, monkeypatch):
 
 def test_teacher_checkpoint_with_custom_class_is_refused_by_the_distiller(tmp_path):
     from mmdfkd.registry import MODELS
-    from tiny_data_free import write_config  # noqa: F401  (also builds a teacher checkpoint)
+    from mmdfkd.testing.data_free_config import write_config  # noqa: F401  (also builds a teacher checkpoint)
     from mmengine.config import Config
     config = Config.fromfile(write_config(tmp_path, max_iters=1, interval=1))
     teacher = torch.load(tmp_path / 'teacher.pth')

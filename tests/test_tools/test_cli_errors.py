@@ -9,10 +9,9 @@ import torch
 
 from mmdfkd.engine.cli import run_cli
 from mmdfkd.registry import MODELS
+from mmdfkd.testing.data_free_config import write_config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tests', 'test_engine'))
-from tiny_data_free import write_config  # noqa: E402
 
 
 def _exit_code_and_stderr(main, capsys, monkeypatch, argv=('tool', )):
