@@ -5,6 +5,7 @@ import time
 from typing import Optional
 
 import cv2
+import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
@@ -101,3 +102,47 @@ class TrainTimeHook(Hook):
             runner.logger.info(f'TrainTimeHook: {train_s:.0f} s of training >= budget {self.budget_s:.0f} s; '
                                f'stopping after iteration {runner.iter}.')
             runner.train_loop.stop_training = True
+
+
+@HOOKS.register_module()
+class DiversityHook(Hook):
+    """Every ``interval`` iterations, log how varied the synthetic images are and what drives the generator.
+
+    Scalars (``diversity/...``, in the log and every visualizer backend):
+    ``pairwise_dist``, ``classes``, ``top_class_share`` and ``confidence`` of
+    the latest batch (:func:`mmdfkd.analysis.diversity.batch_diversity`, from
+    the teacher's logits; classification), and ``grad_<prior>``: each active
+    prior's gradient norm with respect to a fresh batch's pixels
+    (:func:`~mmdfkd.analysis.diversity.prior_grad_norms`). Costs one extra
+    generator and teacher forward and one backward per prior, every
+    ``interval`` iterations.
+
+    Args:
+        interval (int): iterations between measurements.
+        grad_norms (bool): also measure the priors' gradient norms.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, interval: int = 50, grad_norms: bool = True) -> None:
+        self.interval = interval
+        self.grad_norms = grad_norms
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not self.every_n_train_iters(runner, self.interval):
+            return
+        from mmdfkd.analysis.diversity import batch_diversity, prior_grad_norms
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        pixels = getattr(model, 'last_synthetic', None)
+        if pixels is None or pixels.shape[0] < 2:
+            return
+        logits = None
+        if model.task.name == 'cls':
+            with torch.no_grad():
+                logits = model._run(model.teacher, model.teacher_recorder, pixels)['logits']
+        scalars = {f'diversity/{k}': v for k, v in batch_diversity(pixels, logits).items()}
+        if self.grad_norms and not model.generator.holds_batch:
+            scalars.update({f'diversity/grad_{k}': v for k, v in prior_grad_norms(model, pixels.shape[0]).items()})
+        for key, value in scalars.items():
+            runner.message_hub.update_scalar(f'train/{key}', value)
+        runner.logger.info('DiversityHook: ' + ', '.join(f'{k.split("/", 1)[1]}={v:.4g}' for k, v in scalars.items()))
