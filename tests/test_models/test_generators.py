@@ -85,6 +85,18 @@ def test_transformer_generator(num_classes):
     _check_output(gen, 2, (32, 48), LAYOUT if num_classes else None)
 
 
+def test_transformer_generator_token_batch_norm_gives_each_channel_unit_variance_over_the_batch():
+    torch.manual_seed(0)
+    gen = TransformerGenerator(img_size=16, latent_dim=8, embed_dim=16, depth=1, num_heads=2, token_norm='batch')
+    seen = []
+    gen.token_norm.register_forward_hook(lambda m, i, o: seen.append(o))
+    _check_output(gen, 4, (16, 16), None)
+    tokens = seen[-1]  # (N, D, T)
+    assert torch.allclose(tokens.transpose(0, 1).flatten(1).var(1, unbiased=False), torch.ones(16), atol=1e-3)
+    with pytest.raises(ValueError, match="token_norm must be None or 'batch'"):
+        TransformerGenerator(img_size=16, token_norm='layer')
+
+
 def test_transformer_generator_auto_patch_size():
     gen = TransformerGenerator(img_size=128, latent_dim=8, embed_dim=16, depth=1, num_heads=2)
     assert gen.patch_size == 8 and gen.grid == (16, 16)

@@ -21,6 +21,11 @@ class TransformerGenerator(BaseGenerator):
     3x3) smooths the seams between patches. The output is
     ``255 * sigmoid(logits)``.
 
+    With ``token_norm='batch'`` the projected tokens pass a BatchNorm over
+    the batch (and the tokens) per channel, as DAFL's conv generator
+    normalises its first feature map: every channel keeps unit variance across
+    the batch, which works against drawing one image for every latent.
+
     With ``num_classes=K`` the layout is rendered into ``K + 1`` maps (see
     :func:`render_layout`), cut into the same ``p x p`` patches and linearly
     embedded (a stride-``p`` conv), and the embedding is added to the tokens
@@ -37,6 +42,9 @@ class TransformerGenerator(BaseGenerator):
         num_heads (int): Attention heads. Default: 4.
         mlp_ratio (float): MLP hidden width over ``embed_dim``. Default: 4.0.
         refine (bool): Add the residual conv refinement. Default: True.
+        token_norm (str, optional): ``'batch'`` normalises the projected
+            tokens over the batch (see above); ``None`` does not.
+            Default: None.
         num_classes (int, optional): Classes for layout conditioning.
             Default: None (unconditional).
     """
@@ -50,6 +58,7 @@ class TransformerGenerator(BaseGenerator):
                  num_heads: int = 4,
                  mlp_ratio: float = 4.0,
                  refine: bool = True,
+                 token_norm: Optional[str] = None,
                  num_classes: Optional[int] = None) -> None:
         super().__init__(img_size, num_classes=num_classes)
         from timm.models.vision_transformer import Block
@@ -69,6 +78,9 @@ class TransformerGenerator(BaseGenerator):
         self.embed_dim = embed_dim
 
         self.to_tokens = nn.Linear(latent_dim, num_tokens * embed_dim)
+        if token_norm not in (None, 'batch'):
+            raise ValueError(f"token_norm must be None or 'batch', got {token_norm!r}")
+        self.token_norm = nn.BatchNorm1d(embed_dim) if token_norm == 'batch' else None
         self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, embed_dim))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         if self.num_classes is not None:
@@ -94,7 +106,10 @@ class TransformerGenerator(BaseGenerator):
             Tensor: (N, 3, H, W) float in [0, 255].
         """
         z = self.sample_latent(batch_size)
-        tokens = self.to_tokens(z).view(batch_size, -1, self.embed_dim) + self.pos_embed  # (N, T, D)
+        tokens = self.to_tokens(z).view(batch_size, -1, self.embed_dim)  # (N, T, D)
+        if self.token_norm is not None:
+            tokens = self.token_norm(tokens.transpose(1, 2)).transpose(1, 2)
+        tokens = tokens + self.pos_embed
         if self.num_classes is not None:
             cond = self.render_condition(layout, batch_size, self.img_size, z.device)
             tokens = tokens + self.layout_embed(cond).flatten(2).transpose(1, 2)
