@@ -447,7 +447,9 @@ def cost_breakdown(cfg: Config, iters: int = 5, warmup: int = 1, threads: Option
         val_batches (int): val batches to time, extrapolated to the full pass;
             0 times the full pass.
         skip_val (bool): time no validation.
-        random_teacher (bool): build the teacher without loading its checkpoint.
+        random_teacher (bool): build the teacher without loading its checkpoint
+            (nor any ``init_cfg``: ``init_weights`` is not called, so every
+            network keeps its constructor's random initialisation).
         matmul_size (int): side of the peak matmul.
         seed (int): torch seed before the distiller is built.
         log (callable): prints the progress lines.
