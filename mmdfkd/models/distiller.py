@@ -475,7 +475,7 @@ class DataFreeDistiller(BaseModel):
                 preds_S = self.connectors[tap_S](preds_S, preds_T)
             losses[f'loss_{name}'] = loss_fn(preds_S, preds_T)
         if self.pseudo_label is not None:
-            losses['loss_pseudo'] = self._pseudo_label_loss(out_T, out_S['_inputs'])
+            losses['loss_pseudo'] = self._pseudo_label_loss(out_T, out_S)
         return losses
 
     def student_step(self, pixels: Tensor, layout: Optional[list], wrapper) -> Dict[str, Tensor]:
@@ -509,11 +509,12 @@ class DataFreeDistiller(BaseModel):
             log.update({f'S.{k}': v.detach() for k, v in losses.items()})
         return log
 
-    def _pseudo_label_loss(self, out_T: dict, inputs_S: Tensor) -> Tensor:
+    def _pseudo_label_loss(self, out_T: dict, out_S: dict) -> Tensor:
+        """The student's own loss against the teacher's detections, from the student forward already run."""
         with torch.no_grad():
             results = self.task.predict(self.teacher, out_T, out_T['_inputs'])
         targets = self.pseudo_label.make_targets(results)
-        return self.pseudo_label(self.student.loss(inputs_S, targets))
+        return self.pseudo_label(self.task.loss(self.student, out_S, targets))
 
     def run_iteration(self, batch_size: int, wrapper_G, wrapper_S) -> Dict[str, Tensor]:
         """One synthesis + distillation iteration with the given optimizer wrappers.

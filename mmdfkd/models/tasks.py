@@ -61,6 +61,28 @@ class DetectionTask:
             *out['_head_raw'], batch_img_metas=[s.metainfo for s in samples], rescale=False)
         return model.add_pred_to_datasample(samples, results)
 
+    def loss(self, model: nn.Module, out: Dict[str, object], data_samples: list) -> dict:
+        """``model.loss(inputs, data_samples)``, from ``forward``'s outputs when possible.
+
+        A one-stage detector's loss is computed from the raw head outputs
+        ``forward`` already has (``bbox_head.loss_by_feat``, exactly what
+        ``bbox_head.loss`` does after its own forward), so the network does not
+        run a second time; other detectors run ``model.loss``.
+
+        Args:
+            model (nn.Module): The detector ``out`` came from.
+            out (dict): :meth:`forward`'s output, with ``'_inputs'`` (N, 3, H, W).
+            data_samples (list[DetDataSample]): the targets as ``gt_instances``.
+
+        Returns:
+            dict: the detector's loss dict.
+        """
+        if '_head_raw' not in out or not hasattr(model.bbox_head, 'loss_by_feat'):
+            return model.loss(out['_inputs'], data_samples)
+        from mmdet.models.utils import unpack_gt_instances
+        gt_instances, gt_instances_ignore, img_metas = unpack_gt_instances(data_samples)
+        return model.bbox_head.loss_by_feat(*out['_head_raw'], gt_instances, img_metas, gt_instances_ignore)
+
     @staticmethod
     def _train_mode_units(head: nn.Module, outputs: tuple) -> tuple:
         """Give box predictions the same units in eval mode as in train mode.

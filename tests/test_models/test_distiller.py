@@ -233,3 +233,24 @@ def test_generator_warmup_iters_train_only_the_generator_first(tmp_path):
     assert changed(generator0, model.generator) and not changed(student0, model.student)
     log = model.train_step(dict(index=[0, 1]), optim)
     assert 'S.loss_head' in log and changed(student0, model.student)
+
+
+@pytest.mark.parametrize('training', [False, True])
+def test_detection_loss_from_the_recorded_head_equals_the_detector_loss(training):
+    """The task prior and the pseudo labels reuse the step's forward: the same loss as a second forward gives."""
+    from mmdfkd.models.tasks import DetectionTask
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_fcos()).train(training)
+    inputs = torch.randn(2, 3, 64, 64)
+    layout = [dict(bboxes=torch.tensor([[4., 6., 30., 40.]]), labels=torch.tensor([3])),
+              dict(bboxes=torch.tensor([[10., 10., 50., 44.], [0., 0., 20., 20.]]), labels=torch.tensor([1, 7]))]
+    samples = DetectionTask.data_samples(inputs, layout)
+    torch.manual_seed(1)  # the same drop-path draws in both forwards
+    out = DetectionTask().forward(model, inputs)
+    out['_inputs'] = inputs
+    reused = DetectionTask().loss(model, out, samples)
+    torch.manual_seed(1)
+    direct = model.loss(inputs, samples)
+    assert reused.keys() == direct.keys()
+    for key in direct:
+        assert torch.allclose(reused[key], direct[key], atol=1e-6), key
