@@ -73,7 +73,8 @@ model = dict(
                       max_per_img=100)),
     generator=dict(type='PixelBankGenerator', img_size=img_size, batch_size=batch_size, param_downsample=2),
     layout_sampler=dict(type='LayoutSampler', min_size=32, max_size=512, max_objects=6, aspect_range=(0.5, 2.0)),
-    augment=dict(type='DifferentiableAugment', jitter=32, flip=True, scale_range=(0.8, 1.2)),  # COCO objects survive a mirror
+    # COCO objects survive a mirror
+    augment=dict(type='DifferentiableAugment', jitter=32, flip=True, scale_range=(0.8, 1.2)),
     priors=dict(
         task=dict(type='DetTaskPrior', loss_weight=1.0),
         tv=dict(type='TVPrior', loss_weight=20.0),

@@ -1,4 +1,5 @@
-# Pixel inversion (dfkd_vitdet-tiny_vit-pico_digits-det_pixel-gen.py) with an amortised generator instead of per-batch model
+# Pixel inversion (dfkd_vitdet-tiny_vit-pico_digits-det_pixel-gen.py) with an amortised generator
+# instead of per-batch model
 # inversion: a layout-conditioned ConvGenerator (DAFL / DFAD style) learns to draw digits where
 # the sampled layout puts them, then, after a warm-up, also where student and teacher disagree.
 #

@@ -7,7 +7,8 @@
 # Method (see README "Data-free detection"): DIODE-style model inversion. Each iteration
 # samples a layout (1-4 boxes with classes), re-draws a bank of pixels (half of it continuing
 # remembered images) and optimises it for `inversion_steps` steps so that the teacher's own
-# FCOS loss finds those objects there (plus smoothness priors). Every inverted batch enters a replay memory, and the student
+# FCOS loss finds those objects there (plus smoothness priors). Every inverted batch enters a
+# replay memory, and the student
 # takes `student_steps` steps on batches drawn from it, matching the teacher's dense head
 # and FPN features and learning from the teacher's detections as pseudo ground truth.
 _base_ = './dfkd_vitdet_tiny.py'  # teacher, student, losses, loaders, hooks

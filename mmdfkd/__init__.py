@@ -1,6 +1,5 @@
 """mmdfkd: data-free knowledge distillation of Vision Transformers for MMDetection."""
-from .engine.checkpoint import (register_checkpoint_loader, register_env_safe_globals,
-                                register_mmengine_safe_globals)
+from .engine.checkpoint import register_checkpoint_loader, register_env_safe_globals, register_mmengine_safe_globals
 from .version import __version__
 
 # Our Runner checkpoints must load under torch >= 2.6 (weights_only=True), MMEngine's

@@ -30,13 +30,15 @@ from mmdfkd.analysis.generator_comparison import compare_generators
 from mmdfkd.engine.cli import run_cli
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEFAULT_RUNS = ('configs/dfkd_vitdet-tiny_vit-pico_digits-det_pixel-gen.py:10', 'configs/dfkd_vitdet-tiny_vit-pico_digits-det_conv-gen.py:40',
+DEFAULT_RUNS = ('configs/dfkd_vitdet-tiny_vit-pico_digits-det_pixel-gen.py:10',
+                'configs/dfkd_vitdet-tiny_vit-pico_digits-det_conv-gen.py:40',
                 'configs/dfkd_vitdet-tiny_vit-pico_digits-det_vit-gen.py:40', 'configs/dfkd_vitdet_tiny.py:50')
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Compare data-free generators: quality over training time')
     parser.add_argument('--runs', nargs='+', default=list(DEFAULT_RUNS),
-                        help='CONFIG[:VAL_INTERVAL] per run, or CONFIG@RUN_DIR to read a finished run; the first is the reference for the speed-up '
+                        help='CONFIG[:VAL_INTERVAL] per run, or CONFIG@RUN_DIR to read a finished run; the first is '
+                             'the reference for the speed-up '
                              f'(default: {" ".join(DEFAULT_RUNS)})')
     parser.add_argument('--budget-min', type=float, default=30.0,
                         help='stop a run at the first validation past this many minutes of training')

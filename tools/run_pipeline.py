@@ -12,8 +12,8 @@ import argparse
 
 from mmengine.config import DictAction
 
-from mmdfkd.engine.cli import run_cli
 from mmdfkd.apis import run_pipeline
+from mmdfkd.engine.cli import run_cli
 
 
 def parse_args() -> argparse.Namespace:

@@ -16,7 +16,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train an mmdfkd model')
     parser.add_argument('config', help='config file path')
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
-    parser.add_argument('--amp', action='store_true', help='mixed precision: fp16 AmpOptimWrapper on a GPU, bf16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX)')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: fp16 AmpOptimWrapper on a GPU, bf16 autocast on a CPU with native bf16 '
+                             '(AVX512-BF16 or AMX)')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from CKPT, or from the latest checkpoint in the work dir if no path')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,

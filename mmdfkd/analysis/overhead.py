@@ -21,6 +21,7 @@ from mmengine.registry import init_default_scope
 from torch import Tensor, nn
 
 from mmdfkd.models.distiller import DISTILLER_TYPES
+
 from .latency import num_threads
 
 

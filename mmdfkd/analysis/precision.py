@@ -9,6 +9,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmdfkd.models.distiller import DISTILLER_TYPES
+
 from .latency import num_threads
 
 

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from mmdfkd.utils.state_dict import load_state_dict_checked
 from mmdfkd.visualization import draw_view, teacher_view, view_file_name
+
 from .export import classes_of, load_distiller_checkpoint, load_distiller_config
 
 

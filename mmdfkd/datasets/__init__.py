@@ -1,7 +1,7 @@
 """Datasets: the latent (image-free) training set, Digits builders, classification sets."""
+from .cifar import CIFAR10Dataset  # noqa: F401
 from .digits import DIGIT_CLASSES, build_digits_cls, build_digits_det, load_digit_splits  # noqa: F401
 from .digits_cls_dataset import DigitsClsDataset  # noqa: F401
-from .transforms import PackClsInputs, RandomPadCrop  # noqa: F401
-from .latent import LatentDataset  # noqa: F401
-from .cifar import CIFAR10Dataset  # noqa: F401
 from .image_folder import ImageFolderDataset  # noqa: F401
+from .latent import LatentDataset  # noqa: F401
+from .transforms import PackClsInputs, RandomPadCrop  # noqa: F401

@@ -169,8 +169,8 @@ def collective_failure_message(err: BaseException) -> Optional[str]:
     detail = ' '.join(str(err).split())[:300]
     return (f'a collective operation with the other {world_size - 1} process(es) failed ({detail}). Another rank '
             'has probably died (read its log) or hung; collectives wait at most env_cfg.dist_cfg.timeout seconds '
-            f'({DEFAULT_DIST_TIMEOUT_S} by default). Restart all {world_size} processes with --resume to continue from the '
-            'last checkpoint.')
+            f'({DEFAULT_DIST_TIMEOUT_S} by default). Restart all {world_size} processes with --resume to continue '
+            'from the last checkpoint.')
 
 
 def _rank_tag() -> str:

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from mmdfkd.engine.checkpoint import UntrustedCheckpointError, load_checkpoint_file
 from mmdfkd.registry import MODELS
 from mmdfkd.utils.state_dict import load_state_dict_checked, unwrap_state_dict
+
 from .checkpoint_layouts import convert_state_dict
 from .memory import SyntheticMemory
 from .priors.base import SynthesisContext

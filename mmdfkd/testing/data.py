@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from mmdfkd.structures import ClsDataSample
+
 from .models import CLASSES
 
 
@@ -25,7 +26,8 @@ def demo_cls_inputs(batch_size: int = 2, num_classes: int = 10, img_size: int = 
         :class:`ClsDataSample` with ``gt_label``.
     """
     gen = torch.Generator().manual_seed(seed)
-    inputs = [torch.randint(0, 256, (3, img_size, img_size), dtype=torch.uint8, generator=gen) for _ in range(batch_size)]
+    inputs = [torch.randint(0, 256, (3, img_size, img_size), dtype=torch.uint8, generator=gen)
+              for _ in range(batch_size)]
     labels = torch.randint(0, num_classes, (batch_size, ), generator=gen)
     data_samples = [
         ClsDataSample(metainfo=dict(img_shape=(img_size, img_size))).set_gt_label(label) for label in labels

@@ -47,8 +47,9 @@ randomness = dict(seed=0, diff_rank_seed=True)
 
 def write_config(folder, name: str = 'tiny_dfkd', max_iters: int = 4, interval: int = 2, extra: str = '') -> str:
     """Save a random tiny teacher and the config that distils it; return the config path."""
-    from mmdfkd.registry import MODELS
     from mmengine.config import Config
+
+    from mmdfkd.registry import MODELS
     folder = str(folder)
     teacher = osp.join(folder, 'teacher.pth')
     if not osp.exists(teacher):

@@ -83,6 +83,7 @@ def load_state_dict_checked(model: nn.Module, state: StateDict, what: str, hint:
     own = model.state_dict()
     missing, unexpected, shapes = state_dict_mismatches(own, state)
     if missing or unexpected or shapes:
-        raise RuntimeError(f'{what}: the weights do not match the model. Missing keys: {_head(missing)}. Unexpected keys: '
-                           f'{_head(unexpected)}. Shape mismatches (checkpoint vs model): {_head(shapes)}. {hint}')
+        raise RuntimeError(f'{what}: the weights do not match the model. Missing keys: {_head(missing)}. '
+                           f'Unexpected keys: {_head(unexpected)}. '
+                           f'Shape mismatches (checkpoint vs model): {_head(shapes)}. {hint}')
     model.load_state_dict(state, strict=False)

@@ -20,7 +20,8 @@ CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
 DFKD_CONFIGS = sorted(osp.basename(p) for p in glob.glob(osp.join(CONFIG_DIR, 'dfkd_*.py')))
 # Classification configs (task='cls') have their own tests (tests/test_models/test_cls_distill.py).
 DET_CONFIGS = [n for n in DFKD_CONFIGS if Config.fromfile(osp.join(CONFIG_DIR, n)).model.task == 'det']
-GENERATOR_CONFIGS = ['dfkd_vitdet-tiny_vit-pico_digits-det_conv-gen.py', 'dfkd_vitdet-tiny_vit-pico_digits-det_vit-gen.py']
+GENERATOR_CONFIGS = ['dfkd_vitdet-tiny_vit-pico_digits-det_conv-gen.py',
+                     'dfkd_vitdet-tiny_vit-pico_digits-det_vit-gen.py']
 TWO_STAGE_CONFIG = 'dfkd_vitdet-tiny_faster-rcnn-r18_digits-det.py'
 COCO_CONFIG = 'dfkd_vitdet-b_vit-s_coco.py'
 # Full-size ViTs on 64x64 inputs: 4x4 tokens, so 2x2 windows instead of 14x14 padded ones.

@@ -21,8 +21,8 @@ GENERATOR_AND_SCHEDULE = ('model.generator', 'model.generator_steps', 'model.stu
 SPRITE_OBJECTIVE = ('model.layout_sampler', 'model.priors', 'model.memory_capacity', 'model.fresh_student_batches',
                     'sprite_box', 'sprite_lr', 'sprite_backgrounds', 'sprite_grey', 'sprite_warp', 'sprites_per_class')
 # Detection: the amortised generators add their prior terms and validate / checkpoint / draw on their schedule.
-DET_SCHEDULE = ('model.adv_warmup_iters', 'adv_warmup_iters', 'generator_steps', 'student_steps', 'train_cfg.val_interval',
-                'custom_hooks', 'default_hooks.checkpoint.interval')
+DET_SCHEDULE = ('model.adv_warmup_iters', 'adv_warmup_iters', 'generator_steps', 'student_steps',
+                'train_cfg.val_interval', 'custom_hooks', 'default_hooks.checkpoint.interval')
 
 DIGITS_CLS = 'dfkd_deit-nano_deit-pico_digits-cls.py'
 CIFAR10 = 'dfkd_deit-s_deit-ti_cifar10.py'

@@ -14,8 +14,8 @@ from mmengine.fileio.backends.local_backend import LocalBackend
 from mmengine.runner import Runner
 
 import mmdfkd  # noqa: F401  (allow-list, loader)
-from mmdfkd.engine.checkpoint_hook import AtomicCheckpointHook, DiskFullError
 from mmdfkd.engine.checkpoint import load_checkpoint_file
+from mmdfkd.engine.checkpoint_hook import AtomicCheckpointHook, DiskFullError
 from mmdfkd.engine.launch import apply_resume, build_runner, load_config
 from mmdfkd.testing.data_free_config import write_config
 

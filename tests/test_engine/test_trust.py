@@ -4,8 +4,12 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import mmdfkd  # noqa: F401  (registers the loader)
-from mmdfkd.engine.checkpoint import (CorruptCheckpointError, UntrustedCheckpointError, env_safe_globals,
-                                      load_checkpoint_file)
+from mmdfkd.engine.checkpoint import (
+    CorruptCheckpointError,
+    UntrustedCheckpointError,
+    env_safe_globals,
+    load_checkpoint_file,
+)
 
 
 class Payload:
@@ -35,9 +39,10 @@ def test_custom_class_is_refused_with_reason_and_opt_in(tmp_path, monkeypatch):
 
 
 def test_teacher_checkpoint_with_custom_class_is_refused_by_the_distiller(tmp_path):
+    from mmengine.config import Config
+
     from mmdfkd.registry import MODELS
     from mmdfkd.testing.data_free_config import write_config  # noqa: F401  (also builds a teacher checkpoint)
-    from mmengine.config import Config
     config = Config.fromfile(write_config(tmp_path, max_iters=1, interval=1))
     teacher = torch.load(tmp_path / 'teacher.pth')
     torch.save(dict(teacher, args=Payload()), tmp_path / 'teacher_args.pth')

@@ -104,7 +104,8 @@ def mmdet_reference() -> tuple:
     names.update({k: n for k, (_, n) in neck.items()})
     names['backbone.pos_embed'] = 'backbone.pos_embed'
     # rpn_head / roi_head: plain mmdet RPNHead(num_convs=2) and StandardRoIHead, as ours
-    heads = {k: tuple(v.shape) for k, v in tiny_teacher().state_dict().items() if k.startswith(('rpn_head.', 'roi_head.'))}
+    heads = {k: tuple(v.shape) for k, v in tiny_teacher().state_dict().items()
+             if k.startswith(('rpn_head.', 'roi_head.'))}
     shapes.update(heads)
     names.update({k: k for k in heads})
     return random_state(shapes), names

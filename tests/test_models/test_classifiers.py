@@ -70,7 +70,8 @@ def test_checkpoint_loads_and_survives_init_weights(tmp_path):
     torch.save(trained.model.state_dict(), tmp_path / 'timm.pth')  # a plain timm state dict
     MODELS.build(dict(TINY, checkpoint=str(tmp_path / 'timm.pth')))
     with pytest.raises(RuntimeError, match='model_kwargs'):
-        MODELS.build(dict(TINY, model_kwargs=dict(TINY['model_kwargs'], depth=1), checkpoint=str(tmp_path / 'ckpt.pth')))
+        MODELS.build(dict(TINY, model_kwargs=dict(TINY['model_kwargs'], depth=1),
+                          checkpoint=str(tmp_path / 'ckpt.pth')))
 
 
 def test_pretrained_download_is_refused():

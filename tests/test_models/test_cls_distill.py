@@ -12,7 +12,6 @@ import re
 
 import pytest
 import torch
-import torch.nn.functional as F
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 

@@ -6,8 +6,16 @@ import torch
 from mmengine.registry import init_default_scope
 
 from mmdfkd.registry import MODELS
-from mmdfkd.testing import (CLASSES, GENERATORS, build_with_optim, changed, det_distiller_cfg, snapshot, tiny_classifier,
-                            tiny_fcos)
+from mmdfkd.testing import (
+    CLASSES,
+    GENERATORS,
+    build_with_optim,
+    changed,
+    det_distiller_cfg,
+    snapshot,
+    tiny_classifier,
+    tiny_fcos,
+)
 
 init_default_scope('mmdfkd')
 @pytest.mark.parametrize('generator', sorted(GENERATORS))
@@ -53,7 +61,8 @@ def test_teacher_checkpoint_of_another_architecture_lists_keys(tmp_path):
     other = MODELS.build(tiny_fcos(embed_dim=16, neck=16, depth=1))
     torch.save({'state_dict': other.state_dict()}, tmp_path / 'other.pth')
     cfg['teacher'] = dict(model=tiny_fcos(), checkpoint=str(tmp_path / 'other.pth'))
-    with pytest.raises(RuntimeError, match=r'Missing keys: \[backbone.blocks.1.*Shape mismatches.*backbone.pos_embed \(1, 4, 4, 16\) vs \(1, 4, 4, 32\)'):
+    with pytest.raises(RuntimeError, match=r'Missing keys: \[backbone.blocks.1.*Shape mismatches.*'
+                                           r'backbone.pos_embed \(1, 4, 4, 16\) vs \(1, 4, 4, 32\)'):
         MODELS.build(cfg)
 
 

@@ -2,8 +2,13 @@
 import pytest
 import torch
 
-from mmdfkd.models.generators import (ConvGenerator, LayoutSampler, PixelBankGenerator, TransformerGenerator,
-                                      render_layout)
+from mmdfkd.models.generators import (
+    ConvGenerator,
+    LayoutSampler,
+    PixelBankGenerator,
+    TransformerGenerator,
+    render_layout,
+)
 
 LAYOUT = [
     dict(bboxes=torch.tensor([[0., 0., 16., 16.], [20., 8., 40., 30.]]), labels=torch.tensor([1, 2])),

@@ -4,8 +4,14 @@ import math
 import pytest
 import torch
 
-from mmdfkd.models.losses import (AttentionKDLoss, DenseHeadKDLoss, FeatureKDLoss, KLDivLoss, PseudoLabelCELoss,
-                                  PseudoLabelDetLoss)
+from mmdfkd.models.losses import (
+    AttentionKDLoss,
+    DenseHeadKDLoss,
+    FeatureKDLoss,
+    KLDivLoss,
+    PseudoLabelCELoss,
+    PseudoLabelDetLoss,
+)
 from mmdfkd.registry import MODELS
 
 

@@ -6,8 +6,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmdfkd.models.priors import (AdversarialPrior, AttentionConsistencyPrior, ConfidencePrior, DetTaskPrior,
-                                  L2Prior, NormStatsPrior, PatchSimilarityEntropyPrior, SynthesisContext, TVPrior)
+from mmdfkd.models.priors import (
+    AdversarialPrior,
+    AttentionConsistencyPrior,
+    ConfidencePrior,
+    DetTaskPrior,
+    L2Prior,
+    NormStatsPrior,
+    PatchSimilarityEntropyPrior,
+    SynthesisContext,
+    TVPrior,
+)
 
 
 def make_ctx(images=None, pixels=None, taps_T=None, taps_S=None, teacher=None, data_samples=None):

@@ -3,8 +3,14 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmdfkd.analysis import (PlainDistillStep, benchmark_overhead, build_teacher_student, compare_latency,
-                              complexity, latency_report)
+from mmdfkd.analysis import (
+    PlainDistillStep,
+    benchmark_overhead,
+    build_teacher_student,
+    compare_latency,
+    complexity,
+    latency_report,
+)
 from mmdfkd.testing import write_tiny_benchmark
 
 

@@ -9,7 +9,6 @@ from mmdfkd.engine.launch import build_runner
 from mmdfkd.testing import write_tiny_cls_benchmark
 
 
-
 def _timed_run(tmp_path, max_iters: int, budget_s=None) -> tuple:
     config = write_tiny_cls_benchmark(tmp_path, max_iters=max_iters)['config']
     cfg = with_train_timer(Config.fromfile(config), val_interval=2, budget_s=budget_s)

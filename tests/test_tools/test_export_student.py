@@ -160,6 +160,7 @@ def _export_shipped(tmp_path, config: str):
     """Export the student of a shipped config with random weights; return (export result, test input)."""
     import cv2
     import numpy as np
+
     from mmdfkd.apis import build_model, student_config
     config = osp.join(ROOT, config)
     cfg = Config.fromfile(config)
@@ -195,6 +196,7 @@ def test_two_stage_student_exports_for_mmdet_but_not_onnx(tmp_path):
 
 def test_onnx_check_image_falls_back_to_noise_without_test_data(tmp_path):
     import shutil
+
     from mmdfkd.apis import default_test_image
     config, ckpt, _ = cls_run(tmp_path)
     out = export_student(config, ckpt, str(tmp_path / 'export'))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmdfkd.apis.pipeline import table_metrics, ensure_data, markdown_table, real_image_distill_config, run_pipeline
+from mmdfkd.apis.pipeline import ensure_data, markdown_table, real_image_distill_config, run_pipeline, table_metrics
 from mmdfkd.testing import write_tiny_benchmark
 
 ROW_KEYS = {'name', 'metrics', 'params', 'flops', 'latency_ms', 'stage_s', 'checkpoint', 'input_size'}

@@ -7,8 +7,8 @@ from mmengine.model import BaseModel
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from mmdfkd.registry import MODELS
-from mmdfkd.utils.state_dict import load_state_dict_checked, strip_common_prefix, unwrap_state_dict
 from mmdfkd.structures import ClsDataSample, stack_gt_labels
+from mmdfkd.utils.state_dict import load_state_dict_checked, strip_common_prefix, unwrap_state_dict
 
 
 @MODELS.register_module()

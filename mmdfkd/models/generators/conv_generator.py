@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmdfkd.registry import MODELS
+
 from .base import BaseGenerator
 
 

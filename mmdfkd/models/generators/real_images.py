@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmdfkd.registry import MODELS
+
 from .base import BaseGenerator
 
 

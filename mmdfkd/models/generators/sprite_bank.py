@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmdfkd.registry import MODELS
+
 from .base import BaseGenerator
 
 # ITU-R BT.601 luma weights, for the ink / background contrast.

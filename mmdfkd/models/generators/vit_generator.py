@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 
 from mmdfkd.registry import MODELS
+
 from .base import BaseGenerator
 
 

@@ -7,6 +7,7 @@ from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
 from mmdfkd.registry import MODELS
+
 from .loss_dict import sum_loss_dict
 
 

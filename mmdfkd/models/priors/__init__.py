@@ -10,6 +10,7 @@ from .norm_stats import NormStatsPrior
 from .patch_similarity import PatchSimilarityEntropyPrior
 
 __all__ = [
-    'AdversarialPrior', 'AttentionConsistencyPrior', 'BasePrior', 'ClsTaskPrior', 'ConfidencePrior', 'DetTaskPrior', 'L2Prior',
+    'AdversarialPrior', 'AttentionConsistencyPrior', 'BasePrior', 'ClsTaskPrior', 'ConfidencePrior', 'DetTaskPrior',
+    'L2Prior',
     'NormStatsPrior', 'PatchSimilarityEntropyPrior', 'SynthesisContext', 'TVPrior'
 ]

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from mmdfkd.registry import MODELS
+
 from .base import BasePrior, SynthesisContext, as_tensor_list, get_tap
 
 

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmdfkd.registry import MODELS
+
 from .base import BasePrior, SynthesisContext, get_tap
 
 

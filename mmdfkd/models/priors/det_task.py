@@ -4,6 +4,7 @@ from torch import Tensor
 from mmdfkd.models.losses.loss_dict import sum_loss_dict
 from mmdfkd.models.tasks import DetectionTask
 from mmdfkd.registry import MODELS
+
 from .base import BasePrior, SynthesisContext
 
 

@@ -3,6 +3,7 @@ import torch
 from torch import Tensor
 
 from mmdfkd.registry import MODELS
+
 from .base import BasePrior, SynthesisContext
 
 

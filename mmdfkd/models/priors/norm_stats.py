@@ -8,6 +8,7 @@ from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdfkd.registry import MODELS
+
 from .base import BasePrior, SynthesisContext
 
 

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmdfkd.registry import MODELS
+
 from .base import BasePrior, SynthesisContext, as_tensor_list, get_tap
 
 
