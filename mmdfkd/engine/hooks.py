@@ -146,3 +146,47 @@ class DiversityHook(Hook):
         for key, value in scalars.items():
             runner.message_hub.update_scalar(f'train/{key}', value)
         runner.logger.info('DiversityHook: ' + ', '.join(f'{k.split("/", 1)[1]}={v:.4g}' for k, v in scalars.items()))
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MiB (``VmRSS`` of ``/proc/self/status``; 0 where unavailable)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+@HOOKS.register_module()
+class MemoryUsageHook(Hook):
+    """Every ``interval`` iterations, log the process's resident memory and the replay memory's fill.
+
+    Logs ``rss_mb`` (now), ``peak_rss_mb`` (``ru_maxrss``) and, for a
+    distiller, ``replay_images`` (images held by its replay memory), so a
+    long run shows whether its memory stays flat once the replay memory is
+    full.
+
+    Args:
+        interval (int): iterations between measurements.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, interval: int = 50) -> None:
+        self.interval = interval
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not self.every_n_train_iters(runner, self.interval):
+            return
+        import resource
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        scalars = dict(rss_mb=rss_mb(), peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        if hasattr(model, 'memory'):
+            scalars['replay_images'] = len(model.memory)
+        for key, value in scalars.items():
+            runner.message_hub.update_scalar(f'train/memory/{key}', value)
+        runner.logger.info(f'MemoryUsageHook: iteration {runner.iter + 1}: '
+                           + ', '.join(f'{k}={v:.1f}' for k, v in scalars.items()))

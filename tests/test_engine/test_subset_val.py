@@ -1,4 +1,4 @@
-"""SubsetValLoop: a fixed val subset between training iterations, the whole split after the last one."""
+"""SubsetValLoop (a fixed val subset while training, the whole split after the last iteration), MemoryUsageHook."""
 import pytest
 from mmengine.config import Config
 from mmengine.hooks import Hook
@@ -43,3 +43,18 @@ def test_a_subset_as_large_as_the_split_is_the_split_and_zero_is_refused(tmp_pat
     assert seen.sizes == [4, 4]
     with pytest.raises(ValueError, match="num_samples must be >= 1.*type='ValLoop'"):
         _runner(tmp_path / 'zero', num_samples=0)[0].val_loop
+
+
+def test_memory_usage_hook_logs_resident_memory_and_the_replay_fill(tmp_path):
+    from mmdfkd.engine.hooks import MemoryUsageHook, rss_mb
+    cfg = Config.fromfile(write_tiny_cls_benchmark(tmp_path, max_iters=2)['config'])
+    cfg.work_dir = str(tmp_path / 'run')
+    cfg.model.memory_capacity = 3
+    runner = build_runner(cfg)
+    runner.register_hook(MemoryUsageHook(interval=1))
+    runner.train()
+    hub = runner.message_hub
+    assert hub.get_scalar('train/memory/rss_mb').current() > 0 and rss_mb() > 0
+    # the kernel updates ru_maxrss lazily: the peak may trail the current RSS by a few pages
+    assert hub.get_scalar('train/memory/peak_rss_mb').current() >= 0.95 * hub.get_scalar('train/memory/rss_mb').current()
+    assert hub.get_scalar('train/memory/replay_images').current() == 3, 'two batches of 2 into a memory of 3'
