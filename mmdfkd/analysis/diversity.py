@@ -78,8 +78,8 @@ def _prior_grad_norms(distiller: nn.Module, batch_size: int) -> Dict[str, float]
     layout = distiller.sample_layout(batch_size, device)
     pixels = distiller.generator(batch_size, layout)
     aug, aug_layout = distiller.augment(pixels, layout) if distiller.augment else (pixels, layout)
-    out_T = distiller._run(distiller.teacher, distiller.teacher_recorder, aug)
-    out_S = distiller._run(distiller.student, distiller.student_recorder, aug) if need_student else {}
+    out_T = distiller.run_model(distiller.teacher, distiller.teacher_recorder, aug)
+    out_S = distiller.run_model(distiller.student, distiller.student_recorder, aug) if need_student else {}
     ctx = SynthesisContext(images=out_T['_inputs'], pixels=pixels, taps_T=out_T, taps_S=out_S,
                            teacher=distiller.teacher, layout=aug_layout,
                            data_samples=distiller.task.data_samples(aug, aug_layout))

@@ -139,7 +139,7 @@ class DiversityHook(Hook):
         logits = None
         if model.task.name == 'cls':
             with torch.no_grad():
-                logits = model._run(model.teacher, model.teacher_recorder, pixels)['logits']
+                logits = model.run_model(model.teacher, model.teacher_recorder, pixels)['logits']
         scalars = {f'diversity/{k}': v for k, v in batch_diversity(pixels, logits).items()}
         if self.grad_norms and not model.generator.holds_batch:
             scalars.update({f'diversity/grad_{k}': v for k, v in prior_grad_norms(model, pixels.shape[0]).items()})

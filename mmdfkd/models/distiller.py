@@ -296,8 +296,12 @@ class DataFreeDistiller(BaseModel):
                                              if not k.startswith('teacher.')]
 
     # -------------------------------------------------------------- synthesis
-    def _run(self, model: nn.Module, recorder: ModuleRecorder, pixels: Tensor) -> dict:
-        """Normalise ``pixels`` (N, 3, H, W) for ``model``, run it, return its taps."""
+    def run_model(self, model: nn.Module, recorder: ModuleRecorder, pixels: Tensor) -> dict:
+        """Normalise ``pixels`` (N, 3, H, W) in [0, 255] for ``model`` (its own mean / std), run it, return its taps.
+
+        Returns:
+            dict: the task's built-in taps, the recorder's taps and ``'_inputs'`` (the normalised images).
+        """
         mean, std = normalizer_of(model)
         inputs = (pixels - mean.to(pixels)) / std.to(pixels)
         with recorder:
@@ -388,8 +392,8 @@ class DataFreeDistiller(BaseModel):
                     wrapper.zero_grad()
                     continue
                 aug, aug_layout = self.augment(pixels, layout) if self.augment else (pixels, layout)
-                out_T = self._run(self.teacher, self.teacher_recorder, aug)
-                out_S = self._run(self.student, self.student_recorder, aug) if need_student else {}
+                out_T = self.run_model(self.teacher, self.teacher_recorder, aug)
+                out_S = self.run_model(self.student, self.student_recorder, aug) if need_student else {}
                 ctx = SynthesisContext(
                     images=out_T['_inputs'], pixels=pixels, taps_T=out_T, taps_S=out_S, teacher=self.teacher,
                     layout=aug_layout, data_samples=self.task.data_samples(aug, aug_layout))
@@ -465,8 +469,8 @@ class DataFreeDistiller(BaseModel):
             and connectors.
         """
         with torch.no_grad():
-            out_T = self._run(self.teacher, self.teacher_recorder, batch)
-        out_S = self._run(self.student, self.student_recorder, batch)
+            out_T = self.run_model(self.teacher, self.teacher_recorder, batch)
+        out_S = self.run_model(self.student, self.student_recorder, batch)
         losses = {}
         for name, loss_fn in self.distill_losses.items():
             tap_S, tap_T = self.loss_taps[name]

@@ -196,14 +196,14 @@ def test_fresh_student_batches_draw_a_new_scene_per_student_step(tmp_path):
     model, optim = build_with_optim(cfg)
     model.train()
     seen = []
-    original_run = model._run
+    original_run = model.run_model
 
     def spy(net, recorder, pixels):
         if net is model.student:
             seen.append(pixels.detach().clone())
         return original_run(net, recorder, pixels)
 
-    model._run = spy
+    model.run_model = spy
     teacher0, student0, generator0 = snapshot(model.teacher), snapshot(model.student), snapshot(model.generator)
     model.train_step(dict(index=[0, 1]), optim)
     assert len(seen) == 2 and not torch.allclose(seen[0], seen[1])
@@ -222,7 +222,7 @@ def test_pseudo_labels_decoded_from_the_recorded_head_equal_teacher_predict(tmp_
     model = MODELS.build(det_distiller_cfg(tmp_path))
     pixels = torch.rand(2, 3, 64, 64) * 255
     with torch.no_grad():
-        out = model._run(model.teacher, model.teacher_recorder, pixels)
+        out = model.run_model(model.teacher, model.teacher_recorder, pixels)
         decoded = model.task.predict(model.teacher, out, out['_inputs'])
         direct = model.teacher.predict(out['_inputs'], model.task.data_samples(out['_inputs']), rescale=False)
     for a, b in zip(decoded, direct):
