@@ -102,6 +102,19 @@ def test_transformer_generator_token_batch_norm_gives_each_channel_unit_variance
         TransformerGenerator(img_size=16, token_norm='layer')
 
 
+@pytest.mark.parametrize('num_classes', [None, 3])
+def test_transformer_generator_conv_decoder(num_classes):
+    torch.manual_seed(0)
+    gen = TransformerGenerator(img_size=(32, 16), latent_dim=8, patch_size=8, embed_dim=64, depth=1, num_heads=2,
+                               decoder='conv', num_classes=num_classes)
+    assert len(gen.up) == 3 and gen.refine is None and not hasattr(gen, 'to_patches')
+    _check_output(gen, 2, (32, 16), LAYOUT if num_classes else None)
+    with pytest.raises(ValueError, match='power of 2'):
+        TransformerGenerator(img_size=24, patch_size=6, decoder='conv')
+    with pytest.raises(ValueError, match="decoder must be 'linear' or 'conv'"):
+        TransformerGenerator(img_size=16, decoder='deconv')
+
+
 def test_transformer_generator_auto_patch_size():
     gen = TransformerGenerator(img_size=128, latent_dim=8, embed_dim=16, depth=1, num_heads=2)
     assert gen.patch_size == 8 and gen.grid == (16, 16)

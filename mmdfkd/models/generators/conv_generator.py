@@ -10,7 +10,7 @@ from mmdfkd.registry import MODELS
 from .base import BaseGenerator
 
 
-class _UpBlock(nn.Module):
+class UpBlock(nn.Module):
     """Upsample x2 (nearest), 3x3 conv, BatchNorm, LeakyReLU(0.2)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
@@ -70,7 +70,7 @@ class ConvGenerator(BaseGenerator):
         self.bn0 = nn.BatchNorm2d(channels[0])
         cond = self.cond_channels
         self.stages = nn.ModuleList(
-            _UpBlock(c_in + cond, c_out) for c_in, c_out in zip(channels[:-1], channels[1:]))
+            UpBlock(c_in + cond, c_out) for c_in, c_out in zip(channels[:-1], channels[1:]))
         self.to_rgb = nn.Conv2d(channels[-1] + cond, 3, 3, padding=1)
 
     def forward(self, batch_size: int, layout: Optional[List[dict]] = None) -> torch.Tensor:

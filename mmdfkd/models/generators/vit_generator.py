@@ -7,6 +7,7 @@ import torch.nn as nn
 from mmdfkd.registry import MODELS
 
 from .base import BaseGenerator
+from .conv_generator import UpBlock
 
 
 @MODELS.register_module()
@@ -21,6 +22,14 @@ class TransformerGenerator(BaseGenerator):
     image. With ``refine=True`` a light residual conv stack (3 -> 32 -> 3,
     3x3) smooths the seams between patches. The output is
     ``255 * sigmoid(logits)``.
+
+    With ``decoder='conv'`` the tokens are not un-embedded into patches:
+    after the blocks they form a (N, D, H/p, W/p) feature map that
+    ``log2(p)`` conv stages (upsample x2, 3x3 conv, BatchNorm, LeakyReLU;
+    halving the width down to 32) bring to full resolution, and a 3x3 conv
+    gives the logits: attention mixes the image at the token grid, the conv
+    stages draw it smoothly (the transformer-augmented generator of the seed
+    paper, against the patch seams and stripes of the linear decoder).
 
     With ``token_norm='batch'`` the projected tokens pass a BatchNorm over
     the batch (and the tokens) per channel, as DAFL's conv generator
@@ -42,7 +51,11 @@ class TransformerGenerator(BaseGenerator):
         depth (int): Number of transformer blocks. Default: 4.
         num_heads (int): Attention heads. Default: 4.
         mlp_ratio (float): MLP hidden width over ``embed_dim``. Default: 4.0.
-        refine (bool): Add the residual conv refinement. Default: True.
+        refine (bool): Add the residual conv refinement (linear decoder
+            only). Default: True.
+        decoder (str): ``'linear'`` (one linear patch per token) or
+            ``'conv'`` (upsampling conv stages, see above; ``patch_size`` a
+            power of 2). Default: ``'linear'``.
         token_norm (str, optional): ``'batch'`` normalises the projected
             tokens over the batch (see above); ``None`` does not.
             Default: None.
@@ -59,6 +72,7 @@ class TransformerGenerator(BaseGenerator):
                  num_heads: int = 4,
                  mlp_ratio: float = 4.0,
                  refine: bool = True,
+                 decoder: str = 'linear',
                  token_norm: Optional[str] = None,
                  num_classes: Optional[int] = None) -> None:
         super().__init__(img_size, num_classes=num_classes)
@@ -90,10 +104,22 @@ class TransformerGenerator(BaseGenerator):
             Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=True) for _ in range(depth)
         ])
         self.norm = nn.LayerNorm(embed_dim)
-        self.to_patches = nn.Linear(embed_dim, patch_size * patch_size * 3)
+        if decoder not in ('linear', 'conv'):
+            raise ValueError(f"decoder must be 'linear' or 'conv', got {decoder!r}")
+        self.decoder = decoder
+        if decoder == 'conv':
+            stages = patch_size.bit_length() - 1
+            if 2**stages != patch_size:
+                raise ValueError(f"decoder='conv' upsamples by 2 per stage: patch_size must be a power of 2, "
+                                 f'got {patch_size}')
+            widths = [embed_dim] + [max(32, embed_dim // 2**(i + 1)) for i in range(stages)]
+            self.up = nn.Sequential(*[UpBlock(c_in, c_out) for c_in, c_out in zip(widths[:-1], widths[1:])])
+            self.to_rgb = nn.Conv2d(widths[-1], 3, 3, padding=1)
+        else:
+            self.to_patches = nn.Linear(embed_dim, patch_size * patch_size * 3)
         self.refine = nn.Sequential(
             nn.Conv2d(3, 32, 3, padding=1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(32, 3, 3, padding=1)) if refine else None
+            nn.Conv2d(32, 3, 3, padding=1)) if refine and decoder == 'linear' else None
 
     def forward(self, batch_size: int, layout: Optional[List[dict]] = None) -> torch.Tensor:
         """Sample ``z`` and synthesise.
@@ -114,8 +140,12 @@ class TransformerGenerator(BaseGenerator):
         if self.num_classes is not None:
             cond = self.render_condition(layout, batch_size, self.img_size, z.device)
             tokens = tokens + self.layout_embed(cond).flatten(2).transpose(1, 2)
-        patches = self.to_patches(self.norm(self.blocks(tokens)))  # (N, T, p*p*3)
-        logits = self._fold(patches)
+        tokens = self.norm(self.blocks(tokens))
+        if self.decoder == 'conv':
+            grid = tokens.transpose(1, 2).reshape(batch_size, self.embed_dim, *self.grid)  # (N, D, H/p, W/p)
+            logits = self.to_rgb(self.up(grid))
+        else:
+            logits = self._fold(self.to_patches(tokens))  # (N, T, p*p*3) patches -> (N, 3, H, W)
         if self.refine is not None:
             logits = logits + self.refine(logits)
         return 255 * torch.sigmoid(logits)
