@@ -70,8 +70,10 @@ model = dict(
         model_kwargs=dict(img_size=img_size, patch_size=8, embed_dim=96, depth=4, num_heads=3, num_classes=10),
         data_preprocessor=dict(type='ClsDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3, bgr_to_rgb=True),
         expose_attention=True),
+    # attention over a 4x4 token grid, then conv + BatchNorm upsampling to 32x32 (decoder='conv'):
+    # the linear patch decoder drew striped patch mosaics (docs/results_vit_generator.md)
     generator=dict(type='TransformerGenerator', img_size=img_size, latent_dim=128, patch_size=8,
-                   embed_dim=128, depth=2, num_heads=4),
+                   embed_dim=128, depth=2, num_heads=4, decoder='conv'),
     augment=dict(type='DifferentiableAugment', jitter=2, flip=False, scale_range=(0.9, 1.1)),
     teacher_taps=dict(attn=_blocks(range(6)), patch_attn=_blocks(teacher_attn_blocks)),
     student_taps=dict(patch_attn=_blocks(student_attn_blocks)),
