@@ -46,7 +46,8 @@ def prior_grad_norms(distiller: nn.Module, batch_size: int) -> Dict[str, float]:
     """The gradient norm of each active prior with respect to a fresh batch's pixels.
 
     Draws one batch with gradients (a new layout), runs the teacher (and the
-    student where a prior needs it) as the generator step does, and
+    student where a prior needs it) through the generator step's own
+    :meth:`~mmdfkd.models.DataFreeDistiller.prior_context`, and
     back-propagates each prior alone to the pixels: ``||d prior / d pixels||``
     per image, averaged over the batch. Nothing changes: no parameter, no
     buffer (a generator's BatchNorm statistics are put back) and not the
@@ -71,18 +72,10 @@ def prior_grad_norms(distiller: nn.Module, batch_size: int) -> Dict[str, float]:
 
 
 def _prior_grad_norms(distiller: nn.Module, batch_size: int) -> Dict[str, float]:
-    from mmdfkd.models.priors.base import SynthesisContext
     priors = distiller.active_priors()
-    need_student = any(p.needs_student for p in priors.values())
-    device = next(distiller.generator.parameters()).device
-    layout = distiller.sample_layout(batch_size, device)
+    layout = distiller.sample_layout(batch_size, next(distiller.generator.parameters()).device)
     pixels = distiller.generator(batch_size, layout)
-    aug, aug_layout = distiller.augment(pixels, layout) if distiller.augment else (pixels, layout)
-    out_T = distiller.run_model(distiller.teacher, distiller.teacher_recorder, aug)
-    out_S = distiller.run_model(distiller.student, distiller.student_recorder, aug) if need_student else {}
-    ctx = SynthesisContext(images=out_T['_inputs'], pixels=pixels, taps_T=out_T, taps_S=out_S,
-                           teacher=distiller.teacher, layout=aug_layout,
-                           data_samples=distiller.task.data_samples(aug, aug_layout))
+    ctx = distiller.prior_context(pixels, layout, any(p.needs_student for p in priors.values()))
     norms = {}
     for name, prior in priors.items():
         grad, = torch.autograd.grad(prior(ctx), pixels, retain_graph=True, allow_unused=True)

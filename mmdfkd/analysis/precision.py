@@ -64,19 +64,13 @@ def compare_bf16(cfg: Config, iters: int = 3, warmup: int = 1, threads: Optional
         with torch.no_grad():
             torch.manual_seed(1)
             pixels = fp32.synthesise(batch_size, fp32.sample_layout(batch_size, torch.device('cpu')), remember=False)
-            out32 = fp32.task.forward(fp32.teacher, _normalised(fp32.teacher, pixels))
+            out32 = fp32.run_model(fp32.teacher, fp32.teacher_recorder, pixels)
             with torch.autocast('cpu', dtype=torch.bfloat16):
-                out16 = fp32.task.forward(fp32.teacher, _normalised(fp32.teacher, pixels))
+                out16 = fp32.run_model(fp32.teacher, fp32.teacher_recorder, pixels)
     fp32_s, bf16_s = (statistics.median(times[k][warmup:]) for k in ('fp32', 'bf16'))
     errors, prob_err = _output_errors(fp32.task.name, out32, out16)
     return dict(fp32_s=fp32_s, bf16_s=bf16_s, ratio=bf16_s / fp32_s, teacher_rel_err=errors, prob_abs_err=prob_err,
                 threads=used, batch_size=batch_size, iters=iters, warmup=warmup)
-
-
-def _normalised(model, pixels):
-    from mmdfkd.models.tasks import normalizer_of
-    mean, std = normalizer_of(model)
-    return (pixels - mean.to(pixels)) / std.to(pixels)
 
 
 def _output_errors(task: str, out32: dict, out16: dict):

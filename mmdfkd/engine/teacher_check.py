@@ -5,7 +5,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from mmdfkd.models.tasks import normalizer_of
+from mmdfkd.models.tasks import normalise_for
 from mmdfkd.registry import HOOKS
 
 
@@ -60,8 +60,7 @@ class TeacherCheckHook(Hook):
         height, width = generator.img_size
         device = next(teacher.parameters()).device
         pixels = torch.rand((self.batch_size, 3, height, width), generator=torch.Generator().manual_seed(0)) * 255
-        mean, std = normalizer_of(teacher)
-        inputs = ((pixels - mean) / std).to(device)
+        inputs = normalise_for(teacher, pixels.to(device))
         training = teacher.training
         teacher.eval()
         try:

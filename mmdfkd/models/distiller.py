@@ -17,7 +17,7 @@ from .checkpoint_layouts import convert_state_dict
 from .memory import SyntheticMemory
 from .priors.base import SynthesisContext
 from .recorders import ModuleRecorder
-from .tasks import build_task, normalizer_of
+from .tasks import build_task, normalise_for
 
 #: the ``model.type`` values of a data-free distillation config
 DISTILLER_TYPES = ('DataFreeDistiller', 'mmdfkd.DataFreeDistiller')
@@ -302,8 +302,7 @@ class DataFreeDistiller(BaseModel):
         Returns:
             dict: the task's built-in taps, the recorder's taps and ``'_inputs'`` (the normalised images).
         """
-        mean, std = normalizer_of(model)
-        inputs = (pixels - mean.to(pixels)) / std.to(pixels)
+        inputs = normalise_for(model, pixels)
         with recorder:
             out = self.task.forward(model, inputs)
         out.update(recorder.taps)
@@ -368,6 +367,21 @@ class DataFreeDistiller(BaseModel):
         adversarial_on = self.iteration >= self.adv_warmup_iters
         return {k: p for k, p in self.priors.items() if adversarial_on or not p.adversarial}
 
+    def prior_context(self, pixels: Tensor, layout: Optional[list], with_student: bool) -> SynthesisContext:
+        """Augment a synthetic batch, run the teacher (and the student) on it: what the priors read.
+
+        Args:
+            pixels (Tensor): (N, 3, H, W) generator output in [0, 255], with gradients.
+            layout (list[dict] | None): its layout.
+            with_student (bool): also record the student's taps (a prior ``needs_student``).
+        """
+        aug, aug_layout = self.augment(pixels, layout) if self.augment else (pixels, layout)
+        out_T = self.run_model(self.teacher, self.teacher_recorder, aug)
+        out_S = self.run_model(self.student, self.student_recorder, aug) if with_student else {}
+        return SynthesisContext(images=out_T['_inputs'], pixels=pixels, taps_T=out_T, taps_S=out_S,
+                                teacher=self.teacher, layout=aug_layout,
+                                data_samples=self.task.data_samples(aug, aug_layout))
+
     def generator_step(self, batch_size: int, wrapper, layout: Optional[list]) -> Dict[str, Tensor]:
         """``generator_steps`` updates of the generator with ``L_G = Σ active priors``.
 
@@ -391,12 +405,7 @@ class DataFreeDistiller(BaseModel):
                     self._skip_bad_step('generator', 'NaN/Inf images')
                     wrapper.zero_grad()
                     continue
-                aug, aug_layout = self.augment(pixels, layout) if self.augment else (pixels, layout)
-                out_T = self.run_model(self.teacher, self.teacher_recorder, aug)
-                out_S = self.run_model(self.student, self.student_recorder, aug) if need_student else {}
-                ctx = SynthesisContext(
-                    images=out_T['_inputs'], pixels=pixels, taps_T=out_T, taps_S=out_S, teacher=self.teacher,
-                    layout=aug_layout, data_samples=self.task.data_samples(aug, aug_layout))
+                ctx = self.prior_context(pixels, layout, need_student)
                 losses = {f'loss_{name}': prior(ctx) for name, prior in priors.items()}
                 loss = sum(losses.values())
             self._bad_steps['generator'] = 0

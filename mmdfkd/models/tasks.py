@@ -168,3 +168,9 @@ def normalizer_of(model: nn.Module) -> Tuple[Tensor, Tensor]:
     if pre is not None and getattr(pre, '_enable_normalize', False):
         return pre.mean.view(1, -1, 1, 1), pre.std.view(1, -1, 1, 1)
     return torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1)
+
+
+def normalise_for(model: nn.Module, pixels: Tensor) -> Tensor:
+    """Synthetic ``pixels`` (N, 3, H, W) in [0, 255] normalised as ``model``'s data preprocessor would."""
+    mean, std = normalizer_of(model)
+    return (pixels - mean.to(pixels)) / std.to(pixels)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mmdfkd.models.tasks import build_task, normalizer_of
+from mmdfkd.models.tasks import build_task, normalise_for
 
 LAYOUT_COLOUR = (255, 64, 64)      # RGB: the box the generator was asked to fill
 DETECTION_COLOUR = (0, 255, 0)     # RGB: what the teacher detects
@@ -37,9 +37,7 @@ def teacher_view(teacher: nn.Module, task: str, pixels: Tensor, score_thr: float
         list[dict]: detection: 'bboxes' (k, 4) xyxy, 'labels', 'scores' as
         lists; classification: 'labels' and 'scores' of the top-k classes.
     """
-    mean, std = normalizer_of(teacher)
-    pixels = pixels.detach().float()
-    inputs = (pixels - mean.to(pixels)) / std.to(pixels)
+    inputs = normalise_for(teacher, pixels.detach().float())
     task_impl = build_task(task)
     if task == 'cls':
         logits = task_impl.forward(teacher, inputs)['logits']
