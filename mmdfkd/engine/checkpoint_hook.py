@@ -12,10 +12,10 @@ import torch
 from mmengine.dist import all_gather_object, get_rank, get_world_size, is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
-from mmengine.model import is_model_wrapper
 
 from mmdfkd.registry import HOOKS
 
+from .ddp import unwrap_model
 from .fileio import TMP_SUFFIX, atomic_write, atomic_write_text
 
 # errno values of a full disk and of an exceeded quota.
@@ -24,10 +24,6 @@ _NO_SPACE = {errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC)}
 
 class DiskFullError(OSError):
     """A checkpoint could not be saved because its disk (or quota) is full; earlier checkpoints are intact."""
-
-
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if is_model_wrapper(model) else model
 
 
 def _mb(num_bytes: float) -> str:
@@ -273,7 +269,7 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def _memory(self, runner):
         """The model's replay memory when it is to be saved, else None."""
-        memory = getattr(_unwrap(runner.model), 'memory', None) if self.save_memory else None
+        memory = getattr(unwrap_model(runner.model), 'memory', None) if self.save_memory else None
         return memory if getattr(memory, 'capacity', 0) > 0 and hasattr(memory, 'state_dict') else None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:

@@ -6,11 +6,17 @@ from typing import Dict, Iterator, List, Union
 import torch
 from mmengine.dist import all_gather_object, all_reduce, all_reduce_params, broadcast, get_world_size
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from torch import nn
 
 from mmdfkd.registry import MODEL_WRAPPERS
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model a DDP (or any MMEngine) wrapper holds, or ``model`` itself."""
+    return model.module if is_model_wrapper(model) else model
 
 
 @MODEL_WRAPPERS.register_module()

@@ -7,11 +7,12 @@ from typing import Optional
 import cv2
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
 
 from mmdfkd.registry import HOOKS
 from mmdfkd.visualization import draw_synthetic_grid
+
+from .ddp import unwrap_model
 
 
 @HOOKS.register_module()
@@ -39,7 +40,7 @@ class SyntheticImageHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if not self.every_n_train_iters(runner, self.interval) and not self.is_last_train_iter(runner):
             return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner.model)
         pixels = getattr(model, 'last_synthetic', None)
         if pixels is None:
             return
@@ -95,7 +96,7 @@ class TrainTimeHook(Hook):
         hub = runner.message_hub
         hub.update_scalar('val/iter', runner.iter)
         hub.update_scalar('val/train_s', train_s)
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner.model)
         if hasattr(model, 'num_synthetic_images'):
             hub.update_scalar('val/synthetic_images', model.num_synthetic_images)
         if self.budget_s is not None and train_s >= self.budget_s:
@@ -132,7 +133,7 @@ class DiversityHook(Hook):
         if not self.every_n_train_iters(runner, self.interval):
             return
         from mmdfkd.analysis.diversity import batch_diversity, prior_grad_norms
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner.model)
         pixels = getattr(model, 'last_synthetic', None)
         if pixels is None or pixels.shape[0] < 2:
             return
@@ -182,7 +183,7 @@ class MemoryUsageHook(Hook):
         if not self.every_n_train_iters(runner, self.interval):
             return
         import resource
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner.model)
         scalars = dict(rss_mb=rss_mb(), peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         if hasattr(model, 'memory'):
             scalars['replay_images'] = len(model.memory)

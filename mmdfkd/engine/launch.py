@@ -64,7 +64,8 @@ def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optio
 
 
 def _is_distiller(cfg: Config) -> bool:
-    return cfg.get('model', {}).get('type') in ('DataFreeDistiller', 'mmdfkd.DataFreeDistiller')
+    from mmdfkd.models.distiller import DISTILLER_TYPES
+    return (cfg.get('model') or {}).get('type') in DISTILLER_TYPES
 
 
 def apply_data_free_dist_defaults(cfg: Config) -> None:

@@ -1,11 +1,12 @@
 """One optimizer wrapper per trained part of a DataFreeDistiller."""
 from typing import Optional
 
-from mmengine.model import is_model_wrapper
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 from torch import nn
 
 from mmdfkd.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+from .ddp import unwrap_model
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -36,8 +37,7 @@ class DataFreeOptimWrapperConstructor:
         self.optim_wrapper_cfg = optim_wrapper_cfg
 
     def __call__(self, model: nn.Module) -> OptimWrapperDict:
-        if is_model_wrapper(model):
-            model = model.module
+        model = unwrap_model(model)
         modules = {
             'generator': model.generator,
             'student': nn.ModuleDict(dict(student=model.student, connectors=model.connectors)),

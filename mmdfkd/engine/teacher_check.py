@@ -3,10 +3,11 @@ from typing import Iterator, Tuple
 
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmdfkd.models.tasks import normalise_for
 from mmdfkd.registry import HOOKS
+
+from .ddp import unwrap_model
 
 
 def _named_tensors(obj, name: str = 'outputs') -> Iterator[Tuple[str, torch.Tensor]]:
@@ -53,7 +54,7 @@ class TeacherCheckHook(Hook):
         self.batch_size = batch_size
 
     def before_train(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner.model)
         teacher, generator, task = (getattr(model, name, None) for name in ('teacher', 'generator', 'task'))
         if teacher is None or generator is None or task is None:
             return
