@@ -116,7 +116,7 @@ def build_digits_det(out_dir: str = 'data/digits-det',
         img_dir = osp.join(out_dir, 'images', split)
         os.makedirs(img_dir, exist_ok=True)
         images, annotations = [], []
-        for image_id in _progress(range(1, num_images + 1), num_images, f'Digits-Det {split}'):
+        for image_id in progress(range(1, num_images + 1), num_images, f'Digits-Det {split}'):
             canvas, digits = _render_det_image(rng, splits, pool, canvas_size, digit_size, max_digits)
             file_name = f'{image_id - 1:06d}.png'
             Image.fromarray(canvas).save(osp.join(img_dir, file_name))
@@ -134,7 +134,7 @@ def build_digits_det(out_dir: str = 'data/digits-det',
             annotations=annotations,
             categories=[dict(id=i + 1, name=name) for i, name in enumerate(DIGIT_CLASSES)])
         ann_files[split] = osp.join(out_dir, 'annotations', f'instances_{split}.json')
-        _write_json_atomic(coco, ann_files[split])
+        write_json_atomic(coco, ann_files[split])
     return ann_files
 
 
@@ -160,14 +160,14 @@ def build_digits_cls(out_dir: str = 'data/digits-cls', seed: int = 0, size: int 
         img_dir = osp.join(out_dir, 'images', split)
         os.makedirs(img_dir, exist_ok=True)
         samples = []
-        for i, source_index in enumerate(_progress(pool, len(pool), f'Digits-Cls {split}')):
+        for i, source_index in enumerate(progress(pool, len(pool), f'Digits-Cls {split}')):
             grey = (np.clip(_upsample(splits.images[source_index], size), 0, 1) * 255).round().astype(np.uint8)
             img_path = f'images/{split}/{i:05d}.png'
             Image.fromarray(np.repeat(grey[..., None], 3, axis=2)).save(osp.join(out_dir, img_path))
             samples.append(
                 dict(img_path=img_path, label=int(splits.labels[source_index]), source_index=int(source_index)))
         ann_files[split] = osp.join(out_dir, 'annotations', f'{split}.json')
-        _write_json_atomic(dict(classes=list(DIGIT_CLASSES), seed=seed, samples=samples), ann_files[split])
+        write_json_atomic(dict(classes=list(DIGIT_CLASSES), seed=seed, samples=samples), ann_files[split])
     return ann_files
 
 
@@ -191,7 +191,7 @@ def _render_det_image(rng: np.random.Generator, splits: DigitSplits, pool: np.nd
             x0 = int(rng.integers(0, canvas_size - side + 1))
             y0 = int(rng.integers(0, canvas_size - side + 1))
             box = (x0 + ink_box[0], y0 + ink_box[1], ink_box[2], ink_box[3])
-            if all(_overlap(box, other) <= MAX_OVERLAP for other, _, _ in digits):
+            if all(overlap_fraction(box, other) <= MAX_OVERLAP for other, _, _ in digits):
                 break
         else:
             continue
@@ -227,7 +227,7 @@ def _upsample(image: np.ndarray, size: int, resample: int = Image.Resampling.BIC
     return np.asarray(Image.fromarray(image.astype(np.float32)).resize((size, size), resample))
 
 
-def _overlap(box_a: tuple, box_b: tuple) -> float:
+def overlap_fraction(box_a: tuple, box_b: tuple) -> float:
     """Intersection of two (x, y, w, h) boxes over the smaller one's area."""
     iw = min(box_a[0] + box_a[2], box_b[0] + box_b[2]) - max(box_a[0], box_b[0])
     ih = min(box_a[1] + box_a[3], box_b[1] + box_b[3]) - max(box_a[1], box_b[1])
@@ -236,12 +236,13 @@ def _overlap(box_a: tuple, box_b: tuple) -> float:
     return iw * ih / min(box_a[2] * box_a[3], box_b[2] * box_b[3])
 
 
-def _write_json_atomic(obj: dict, path: str) -> None:
+def write_json_atomic(obj: dict, path: str) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically, creating its folder."""
     os.makedirs(osp.dirname(path), exist_ok=True)
     atomic_write_text(path, json.dumps(obj))
 
 
-def _progress(items: Iterable, total: int, desc: str) -> Iterator:
+def progress(items: Iterable, total: int, desc: str) -> Iterator:
     """Iterate with a progress bar: tqdm when installed, else MMEngine's."""
     try:
         from tqdm import tqdm

@@ -7,7 +7,7 @@ from mmengine.dataset import BaseDataset
 
 from mmdfkd.registry import DATASETS
 
-PREPARE_COMMAND = 'python tools/prepare_data.py digits-cls --out {root}'
+from .glyphs import GLYPH_CLASSES
 
 
 @DATASETS.register_module()
@@ -36,6 +36,7 @@ class DigitsClsDataset(BaseDataset):
     """
 
     METAINFO = dict(classes=tuple(str(i) for i in range(10)))
+    PREPARE_COMMAND = 'python tools/prepare_data.py digits-cls --out {root}'
 
     def __init__(self, data_root: str, ann_file: str = 'annotations/train.json', **kwargs) -> None:
         super().__init__(data_root=data_root, ann_file=ann_file, **kwargs)
@@ -50,15 +51,15 @@ class DigitsClsDataset(BaseDataset):
         if not osp.isfile(self.ann_file):
             root = self.data_root or '<dir>'
             raise FileNotFoundError(
-                f'Digits-Cls annotation file {self.ann_file} not found (data_root={self.data_root!r}). '
-                f'Create the dataset with `{PREPARE_COMMAND.format(root=root)}` or point data_root to it.')
+                f'{type(self).__name__} annotation file {self.ann_file} not found (data_root={self.data_root!r}). '
+                f'Create the dataset with `{self.PREPARE_COMMAND.format(root=root)}` or point data_root to it.')
         with open(self.ann_file) as f:
             ann = json.load(f)
         classes = tuple(ann['classes'])
         if classes != tuple(self.metainfo['classes']):
             raise ValueError(f'{self.ann_file} lists classes {classes}, but the dataset expects '
                              f"{tuple(self.metainfo['classes'])}; regenerate it with "
-                             f'`{PREPARE_COMMAND.format(root=self.data_root or "<dir>")}` or pass '
+                             f'`{self.PREPARE_COMMAND.format(root=self.data_root or "<dir>")}` or pass '
                              'metainfo=dict(classes=...) matching the file')
         img_prefix = self.data_prefix.get('img_path', '')
         return [
@@ -67,3 +68,16 @@ class DigitsClsDataset(BaseDataset):
                 gt_label=int(sample['label']),
                 source_index=sample.get('source_index', -1)) for sample in ann['samples']
         ]
+
+
+@DATASETS.register_module()
+class GlyphsClsDataset(DigitsClsDataset):
+    """Glyphs-Cls: ten capital letters on photographs, 40x40 RGB PNGs.
+
+    Written by ``python tools/prepare_data.py glyphs-cls --out ROOT``
+    (:func:`mmdfkd.datasets.glyphs.build_glyphs_cls`) in Digits-Cls' format;
+    samples carry no ``source_index`` (their data info holds -1).
+    """
+
+    METAINFO = dict(classes=GLYPH_CLASSES)
+    PREPARE_COMMAND = 'python tools/prepare_data.py glyphs-cls --out {root}'

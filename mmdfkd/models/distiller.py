@@ -90,7 +90,11 @@ class DataFreeDistiller(BaseModel):
             loss_weight=1.0)`` trains the student with its own ``loss()`` on the
             teacher's detections, so any mmdet student works.
         layout_sampler (dict, optional): samples boxes and labels per image
-            (detection); conditions the generator and the task prior.
+            (detection); conditions the generator and the task prior. A
+            sampler with ``setup(teacher, img_size)`` is set up with the
+            teacher here, and one with ``observe(layout, detections)`` sees
+            the teacher's detections on every student batch
+            (:class:`~mmdfkd.models.generators.TeacherLayoutSampler`).
         augment (dict, optional): differentiable augmentation.
         generator_steps (int): generator updates per iteration.
         student_steps (int): student updates per iteration.
@@ -166,6 +170,9 @@ class DataFreeDistiller(BaseModel):
                                  'PseudoLabelCELoss in distill_losses.')
             self.pseudo_label = _build_registered(dict(type='PseudoLabelDetLoss', **pseudo_label), 'Loss')
         self.layout_sampler = MODELS.build(layout_sampler) if layout_sampler else None
+        if hasattr(self.layout_sampler, 'setup'):  # a sampler that reads the teacher (TeacherLayoutSampler)
+            self.layout_sampler.setup(self.teacher, self.generator.img_size)
+            self.register_buffer('_layout_rates', self.layout_sampler.rates)
         self.augment = MODELS.build(augment) if augment else None
         self.teacher_recorder = ModuleRecorder(self.teacher, dict(teacher_taps or {}))
         self.student_recorder = ModuleRecorder(self.student, dict(student_taps or {}))
@@ -467,11 +474,15 @@ class DataFreeDistiller(BaseModel):
             batch, batch_layout = self.augment(batch, batch_layout)
         return batch, batch_layout
 
-    def student_losses(self, batch: Tensor) -> Dict[str, Tensor]:
+    def student_losses(self, batch: Tensor, layout: Optional[list] = None) -> Dict[str, Tensor]:
         """``L_S`` terms on one batch: distillation losses between taps, plus pseudo labels.
+
+        The teacher's detections decoded for the pseudo labels also go to the
+        layout sampler's ``observe`` (when it has one) with ``layout``.
 
         Args:
             batch (Tensor): (N, 3, H, W) synthetic pixels in [0, 255].
+            layout (list[dict], optional): its layout.
 
         Returns:
             dict: ``'loss_<name>'`` -> scalar with gradients to the student
@@ -488,8 +499,15 @@ class DataFreeDistiller(BaseModel):
             if tap_S in self.connectors:
                 preds_S = self.connectors[tap_S](preds_S, preds_T)
             losses[f'loss_{name}'] = loss_fn(preds_S, preds_T)
-        if self.pseudo_label is not None:
-            losses['loss_pseudo'] = self._pseudo_label_loss(out_T, out_S)
+        observe = getattr(self.layout_sampler, 'observe', None) if layout is not None else None
+        if self.pseudo_label is not None or observe is not None:
+            with torch.no_grad():
+                results = self.task.predict(self.teacher, out_T, out_T['_inputs'])
+            if observe is not None:
+                observe(layout, results)
+            if self.pseudo_label is not None:
+                targets = self.pseudo_label.make_targets(results)
+                losses['loss_pseudo'] = self.pseudo_label(self.task.loss(self.student, out_S, targets))
         return losses
 
     def student_step(self, pixels: Tensor, layout: Optional[list], wrapper) -> Dict[str, Tensor]:
@@ -510,9 +528,9 @@ class DataFreeDistiller(BaseModel):
         if self.iteration < self.generator_warmup_iters:
             return log
         for step in range(self.student_steps):
-            batch, _ = self.student_batch(step, pixels, layout)
+            batch, batch_layout = self.student_batch(step, pixels, layout)
             with wrapper.optim_context(self.student):
-                losses = self.student_losses(batch)
+                losses = self.student_losses(batch, batch_layout)
                 loss = sum(losses.values())
             if not torch.isfinite(loss):
                 self._skip_bad_step('student', f'a non-finite loss ({float(loss.detach())})')
@@ -522,13 +540,6 @@ class DataFreeDistiller(BaseModel):
             wrapper.update_params(loss)
             log.update({f'S.{k}': v.detach() for k, v in losses.items()})
         return log
-
-    def _pseudo_label_loss(self, out_T: dict, out_S: dict) -> Tensor:
-        """The student's own loss against the teacher's detections, from the student forward already run."""
-        with torch.no_grad():
-            results = self.task.predict(self.teacher, out_T, out_T['_inputs'])
-        targets = self.pseudo_label.make_targets(results)
-        return self.pseudo_label(self.task.loss(self.student, out_S, targets))
 
     def run_iteration(self, batch_size: int, wrapper_G, wrapper_S) -> Dict[str, Tensor]:
         """One synthesis + distillation iteration with the given optimizer wrappers.

@@ -77,3 +77,16 @@ def test_checkpoint_loads_and_survives_init_weights(tmp_path):
 def test_pretrained_download_is_refused():
     with pytest.raises(ValueError, match='checkpoint'):
         MODELS.build(dict(TINY, model_kwargs=dict(TINY['model_kwargs'], pretrained=True)))
+
+
+def test_pretrained_starts_training_at_another_image_size(tmp_path):
+    trained = MODELS.build(TINY)
+    torch.save(dict(state_dict=trained.state_dict()), tmp_path / 'ckpt.pth')
+    bigger = MODELS.build(dict(TINY, model_kwargs=dict(TINY['model_kwargs'], img_size=40),
+                               pretrained=str(tmp_path / 'ckpt.pth')))
+    before = bigger.model.pos_embed.detach().clone()
+    bigger.init_weights()  # what the Runner calls: loads, with the 4x4 position grid resampled to 5x5
+    assert bigger.model.pos_embed.shape == (1, 26, 16) and not torch.equal(bigger.model.pos_embed, before)
+    assert torch.equal(bigger.model.pos_embed[:, 0], trained.model.pos_embed[:, 0])  # class token's row kept
+    assert torch.equal(bigger.model.blocks[1].mlp.fc2.weight, trained.model.blocks[1].mlp.fc2.weight)
+    assert bigger(torch.randn(1, 3, 40, 40)).shape == (1, 10)

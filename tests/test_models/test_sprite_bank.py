@@ -19,7 +19,8 @@ def _inside(box, size=64):
 
 
 def test_opaque_sprites_paint_their_box_with_one_contrasting_ink_and_nothing_else():
-    gen = SpriteBankGenerator(img_size=64, num_classes=10, sprites_per_class=2, min_contrast=100)
+    gen = SpriteBankGenerator(img_size=64, num_classes=10, sprites_per_class=2, min_contrast=100,
+                              background='random', ink='random')
     with torch.no_grad():
         gen.alpha_logits.fill_(30.0)  # alpha == 1: the box shows the ink only
     torch.manual_seed(1)
@@ -93,7 +94,7 @@ def test_learned_backgrounds_are_drawn_from_the_bank_and_receive_gradients():
         assert torch.isclose(image[:, 0, 0][None], colours, atol=1e-3).all(1).any()
     out.mean().backward()
     assert gen.background_logits.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="background must be 'random' or 'learned'"):
+    with pytest.raises(ValueError, match="background must be 'natural', 'random' or 'learned'"):
         SpriteBankGenerator(img_size=16, num_classes=2, background='photo')
     with pytest.raises(ValueError, match='num_backgrounds must be >= 1'):
         SpriteBankGenerator(img_size=16, num_classes=2, background='learned', num_backgrounds=0)
@@ -130,7 +131,7 @@ def test_opaque_sprites_reach_full_ink_at_their_strongest_point():
 def test_mix_and_warp_keep_objects_in_their_box_and_gradients_in_their_class():
     torch.manual_seed(0)
     gen = SpriteBankGenerator(img_size=64, num_classes=10, sprites_per_class=4, ink='learned', mix=True,
-                              max_rotation=20, max_shear=0.3, field_std=(0, 0), noise_std=(0, 0))
+                              max_rotation=20, max_shear=0.3, background='random', field_std=(0, 0), noise_std=(0, 0))
     out = gen(2, LAYOUT)
     assert out.shape == (2, 3, 64, 64) and torch.isfinite(out).all()
     outside = ~(_inside(LAYOUT[0]['bboxes'][0]) | _inside(LAYOUT[0]['bboxes'][1]))

@@ -49,6 +49,7 @@ class TimmClassifier(BaseModel):
                  checkpoint: Optional[str] = None,
                  label_smoothing: float = 0.0,
                  expose_attention: bool = False,
+                 pretrained: Optional[str] = None,
                  data_preprocessor: Optional[Union[dict, torch.nn.Module]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -73,18 +74,28 @@ class TimmClassifier(BaseModel):
                 if hasattr(module, 'fused_attn'):
                     module.fused_attn = False
         self.checkpoint = checkpoint
+        self.pretrained = pretrained
         if checkpoint is not None:
             self.load_timm_checkpoint(checkpoint)
 
-    def load_timm_checkpoint(self, filename: str) -> None:
+    def load_timm_checkpoint(self, filename: str, resize_pos_embed: bool = False) -> None:
         """Load a local checkpoint strictly into ``self.model``.
 
         Args:
             filename (str): a timm ``state_dict`` file, or a ``tools/train.py``
                 checkpoint of a ``TimmClassifier``.
+            resize_pos_embed (bool): resample a ``pos_embed`` of another token
+                grid to this model's. Default: False.
         """
         ckpt = _load_checkpoint(filename, map_location='cpu')
         state_dict = strip_common_prefix(unwrap_state_dict(ckpt, filename), 'model.')
+        own = getattr(self.model, 'pos_embed', None)
+        if resize_pos_embed and own is not None and state_dict.get('pos_embed') is not None \
+                and state_dict['pos_embed'].shape != own.shape:
+            from timm.layers import resample_abs_pos_embed
+            prefix = 0 if getattr(self.model, 'no_embed_class', False) else self.model.num_prefix_tokens
+            state_dict['pos_embed'] = resample_abs_pos_embed(
+                state_dict['pos_embed'], list(self.model.patch_embed.grid_size), num_prefix_tokens=prefix)
         load_state_dict_checked(self.model, state_dict, f'{filename} (timm model {self.model_name!r})',
                                 'Use the model_kwargs it was trained with.')
 
@@ -97,6 +108,8 @@ class TimmClassifier(BaseModel):
         """
         if self.checkpoint is None:
             super().init_weights()
+            if self.pretrained is not None:
+                self.load_timm_checkpoint(self.pretrained, resize_pos_embed=True)
 
     def forward_features(self, inputs: torch.Tensor) -> torch.Tensor:
         """timm's ``forward_features``: the features before the head.

@@ -39,22 +39,33 @@ def to_2tuple_size(img_size: Union[int, Sequence[int]]) -> Tuple[int, int]:
 class LayoutSampler:
     """Sample random box layouts: 1..``max_objects`` boxes per image.
 
-    Each box draws a side ``s ~ U[min_size, max_size]`` and an aspect ratio
-    ``a = w / h`` log-uniformly in ``aspect_range``, so ``w = s * sqrt(a)``,
-    ``h = s / sqrt(a)``, both then clamped to ``[min_size, max_size]``; its
-    position is uniform inside the image and its class uniform in
-    ``[0, num_classes)``. A candidate overlapping an accepted box with IoU
-    above ``max_iou`` is redrawn, up to ``max_tries`` times per box; boxes that
-    still collide are dropped, so an image may end up with fewer boxes than
-    drawn (never fewer than one). All randomness comes from torch's global
-    RNG, so MMEngine's seeding makes layouts reproducible.
+    Each box draws a side ``s`` log-uniformly in ``[min_size, max_size]`` and
+    an aspect ratio ``a = w / h`` log-uniformly in ``aspect_range``, so
+    ``w = s * sqrt(a)``, ``h = s / sqrt(a)``, both then clamped to
+    ``[min_size, max_size]``; its position is uniform inside the image and
+    its class uniform in ``[0, num_classes)``. A candidate overlapping an
+    accepted box with IoU above ``max_iou`` is redrawn, up to ``max_tries``
+    times per box; boxes that still collide are dropped, so an image may end
+    up with fewer boxes than drawn (never fewer than one). All randomness
+    comes from torch's global RNG, so MMEngine's seeding makes layouts
+    reproducible.
+
+    The defaults are generic, relative to the image and not to any dataset:
+    sides from 1/10 to 1/2 of the image's shorter side (scale-invariant,
+    log-uniform, as natural-image object sizes roughly are), and at most as
+    many objects as boxes of the geometric-mean side would cover a quarter
+    of the image (:func:`occupancy_max_objects`). A detection teacher knows
+    better: :class:`~mmdfkd.models.generators.TeacherLayoutSampler` derives
+    the sizes from its head.
 
     Args:
-        min_size (float): Smallest box side in pixels. Default: 20.
-        max_size (float): Largest box side in pixels (clamped to the image).
-            Default: 48.
+        min_size (float, optional): Smallest box side in pixels.
+            Default: 1/10 of the image's shorter side.
+        max_size (float, optional): Largest box side in pixels (clamped to
+            the image). Default: 1/2 of the image's shorter side.
         min_objects (int): Fewest boxes drawn per image. Default: 1.
-        max_objects (int): Most boxes drawn per image. Default: 4.
+        max_objects (int, optional): Most boxes drawn per image. Default:
+            :func:`occupancy_max_objects` of the image and sizes.
         aspect_range (tuple[float, float]): Range of ``w / h``.
             Default: (0.75, 1.33).
         max_iou (float): Largest IoU allowed between two boxes of one image.
@@ -62,22 +73,25 @@ class LayoutSampler:
         max_tries (int): Draws per box before it is dropped. Default: 10.
     """
 
+    #: default sides, as fractions of the image's shorter side
+    DEFAULT_SIZE_FRACTIONS = (0.1, 0.5)
+
     def __init__(self,
-                 min_size: float = 20,
-                 max_size: float = 48,
+                 min_size: Optional[float] = None,
+                 max_size: Optional[float] = None,
                  min_objects: int = 1,
-                 max_objects: int = 4,
+                 max_objects: Optional[int] = None,
                  aspect_range: Tuple[float, float] = (0.75, 1.33),
                  max_iou: float = 0.1,
                  max_tries: int = 10) -> None:
-        if not 0 < min_size <= max_size:
+        if min_size is not None and max_size is not None and not 0 < min_size <= max_size:
             raise ValueError(f'need 0 < min_size <= max_size, got {min_size} and {max_size}')
-        if not 1 <= min_objects <= max_objects:
+        if max_objects is not None and not 1 <= min_objects <= max_objects:
             raise ValueError(f'need 1 <= min_objects <= max_objects, got {min_objects} and {max_objects}')
         if not 0 < aspect_range[0] <= aspect_range[1]:
             raise ValueError(f'aspect_range must be (low, high) with 0 < low <= high, got {aspect_range}')
-        self.min_size = float(min_size)
-        self.max_size = float(max_size)
+        self.min_size = None if min_size is None else float(min_size)
+        self.max_size = None if max_size is None else float(max_size)
         self.min_objects = min_objects
         self.max_objects = max_objects
         self.aspect_range = (float(aspect_range[0]), float(aspect_range[1]))
@@ -97,24 +111,43 @@ class LayoutSampler:
             pixels (CPU) and ``'labels'`` (k,) int64, ``1 <= k <= max_objects``.
         """
         height, width = to_2tuple_size(img_size)
-        if self.min_size > min(height, width):
-            raise ValueError(f'min_size={self.min_size} does not fit a {height}x{width} image; '
-                             'lower LayoutSampler.min_size')
-        return [self._sample_one(height, width, num_classes) for _ in range(batch_size)]
+        lo, hi = self.size_range((height, width))
+        if lo > min(height, width):
+            raise ValueError(f'min_size={lo} does not fit a {height}x{width} image; '
+                             'lower the layout sampler\'s min_size')
+        max_objects = self.max_objects or occupancy_max_objects((height, width), self.typical_side(lo, hi))
+        return [self._sample_one(height, width, num_classes, lo, hi, max(self.min_objects, max_objects))
+                for _ in range(batch_size)]
 
-    def _sample_one(self, height: int, width: int, num_classes: int) -> dict:
-        num_objects = int(torch.randint(self.min_objects, self.max_objects + 1, ()))
-        max_w = min(self.max_size, width)
-        max_h = min(self.max_size, height)
+    def size_range(self, img_size: Tuple[int, int]) -> Tuple[float, float]:
+        """``(min_size, max_size)`` in pixels for an ``(H, W)`` image: the given ones or the relative defaults."""
+        short = min(img_size)
+        lo = self.min_size if self.min_size is not None else self.DEFAULT_SIZE_FRACTIONS[0] * short
+        hi = self.max_size if self.max_size is not None else self.DEFAULT_SIZE_FRACTIONS[1] * short
+        return lo, max(lo, hi)
+
+    def typical_side(self, lo: float, hi: float) -> float:
+        """The geometric mean of the side distribution (that of ``[lo, hi]`` here)."""
+        return math.sqrt(lo * hi)
+
+    def sample_side(self, lo: float, hi: float) -> float:
+        """One box side, log-uniform in ``[lo, hi]`` (subclasses reweight it)."""
+        return math.exp(math.log(lo) + float(torch.rand(())) * (math.log(hi) - math.log(lo)))
+
+    def _sample_one(self, height: int, width: int, num_classes: int, lo: float, hi: float,
+                    max_objects: int) -> dict:
+        num_objects = int(torch.randint(self.min_objects, max_objects + 1, ()))
+        max_w = min(hi, width)
+        max_h = min(hi, height)
         log_lo, log_hi = math.log(self.aspect_range[0]), math.log(self.aspect_range[1])
         boxes = torch.zeros(0, 4)
         for _ in range(num_objects):
             for _ in range(self.max_tries):
-                side, log_aspect, u, v = torch.rand(4).tolist()
-                side = self.min_size + side * (self.max_size - self.min_size)
+                side = self.sample_side(lo, hi)
+                log_aspect, u, v = torch.rand(3).tolist()
                 aspect = math.exp(log_lo + log_aspect * (log_hi - log_lo))
-                w = min(max(side * math.sqrt(aspect), self.min_size), max_w)
-                h = min(max(side / math.sqrt(aspect), self.min_size), max_h)
+                w = min(max(side * math.sqrt(aspect), lo), max_w)
+                h = min(max(side / math.sqrt(aspect), lo), max_h)
                 x1, y1 = u * (width - w), v * (height - h)
                 box = torch.tensor([[x1, y1, x1 + w, y1 + h]])
                 if len(boxes) == 0 or bbox_overlaps(box, boxes).max() <= self.max_iou:
@@ -122,6 +155,22 @@ class LayoutSampler:
                     break
         labels = torch.randint(0, num_classes, (len(boxes), ))
         return dict(bboxes=boxes, labels=labels)
+
+
+def occupancy_max_objects(img_size: Tuple[int, int], side: float, occupancy: float = 0.25, cap: int = 8) -> int:
+    """A generic object count: how many boxes of a typical side cover ``occupancy`` of the image.
+
+    Args:
+        img_size (tuple[int, int]): ``(H, W)``.
+        side (float): the typical (geometric-mean) box side.
+        occupancy (float): share of the image the boxes of one image cover
+            at most, on average. Default: 0.25.
+        cap (int): most objects. Default: 8.
+
+    Returns:
+        int: in ``[1, cap]``.
+    """
+    return int(min(cap, max(1, round(occupancy * img_size[0] * img_size[1] / side**2))))
 
 
 def render_layout(layout: Optional[List[dict]], num_classes: int, img_size: Tuple[int, int],

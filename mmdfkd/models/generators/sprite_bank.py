@@ -10,6 +10,7 @@ from torch import Tensor
 from mmdfkd.registry import MODELS
 
 from .base import BaseGenerator
+from .natural_prior import natural_images
 
 # ITU-R BT.601 luma weights, for the ink / background contrast.
 LUMA = (0.299, 0.587, 0.114)
@@ -24,15 +25,21 @@ class SpriteBankGenerator(BaseGenerator):
     logits (K, M, 3, s, s)). :meth:`forward` renders every image of a layout
     from scratch:
 
-    1. a procedural background (random base colour, a smooth random colour
-       field upsampled from a ``field_grid`` x ``field_grid`` grid, pixel
-       noise) -- generic clutter in the spirit of Baradad et al. (NeurIPS
-       2021, "learning to see by looking at noise"), not a model of any data;
+    1. a background: with ``background='natural'`` (the default) a
+       procedural image with the statistics of photographs, dead leaves or
+       ``1/f^2`` spectral noise (:mod:`~mmdfkd.models.generators.natural_prior`,
+       after Baradad et al., NeurIPS 2021, "learning to see by looking at
+       noise"); with ``'random'`` / ``'learned'`` a base colour with a smooth
+       colour field upsampled from a ``field_grid`` x ``field_grid`` grid
+       and pixel noise;
     2. for every box of class ``c``, a random sprite of class ``c`` resized
-       (bilinear) to the box and alpha-blended in with an ink colour: a
-       random colour whose luma differs from the background's base by at
-       least ``min_contrast`` (``ink='random'``), or the sprite's own learned
-       colours (``ink='learned'``).
+       (bilinear) to the box and alpha-blended in with an ink: with
+       ``ink='natural'`` (the default) a uniformly random flat colour or a
+       texture from the same natural-image prior, half and half, with no
+       contrast floor (the teacher's loss, not our guess, decides what is
+       visible); with ``'random'`` a random colour whose luma differs from
+       the background's base by at least ``min_contrast``; with
+       ``'learned'`` the sprite's own learned colours.
 
     Trained with the teacher's own detection loss against the layout
     (:class:`~mmdfkd.models.priors.DetTaskPrior`), each sprite becomes an
@@ -51,14 +58,15 @@ class SpriteBankGenerator(BaseGenerator):
         sprites_per_class (int): Sprites ``M`` per class. Default: 16.
         sprite_size (int): Side ``s`` of the stored mattes; sprites are
             upsampled to their box, so a small side is a smoothness prior.
-            Default: 8.
+            Default: 16.
         init_mean (float): Mean of the initial alpha logits; negative
             starts sprites mostly transparent, so the teacher's loss has to
             draw ink onto background rather than carve it out of a filled
             box. Default: -2.0.
         init_std (float): Std of the initial alpha logits. Default: 1.0.
-        ink (str): 'random' (a random flat colour per object) or 'learned'
-            (per-sprite colours). Default: 'random'.
+        ink (str): 'natural' (a random flat colour or a natural texture per
+            object), 'random' (a random flat colour contrasting with the
+            background) or 'learned' (per-sprite colours). Default: 'natural'.
         min_contrast (float): Least luma difference between a random ink and
             the background's base colour, in [0, 255). Default: 64.
         field_grid (int): Resolution of the smooth background field.
@@ -67,14 +75,15 @@ class SpriteBankGenerator(BaseGenerator):
             Default: (0, 60).
         noise_std (tuple[float, float]): Range of the pixel-noise std per
             image. Default: (0, 20).
-        background (str): 'random' (a uniformly random base colour per
-            image) or 'learned' (``num_backgrounds`` base colours, parameters
+        background (str): 'natural' (dead leaves or spectral noise, see
+            above), 'random' (a uniformly random base colour per image with a
+            smooth field and noise) or 'learned' (``num_backgrounds`` base colours, parameters
             the teacher's loss optimises like the sprites; each image picks
             one at random, and the field and the noise still vary per image).
             A teacher trained on a single background (e.g. white digits on
             black) recognises almost nothing on random colours and so cannot
             teach its classes there; learned backgrounds let it pull them
-            towards colours it knows. Default: 'random'.
+            towards colours it knows. Default: 'natural'.
         num_backgrounds (int): Learned base colours (``background='learned'``).
             One starts mid-grey; several start uniformly random, so that the
             teacher's loss can pull each to the nearest colour it knows, and
@@ -104,15 +113,15 @@ class SpriteBankGenerator(BaseGenerator):
                  img_size: Union[int, Sequence[int]],
                  num_classes: int,
                  sprites_per_class: int = 16,
-                 sprite_size: int = 8,
+                 sprite_size: int = 16,
                  init_mean: float = -2.0,
                  init_std: float = 1.0,
-                 ink: str = 'random',
+                 ink: str = 'natural',
                  min_contrast: float = 64.0,
                  field_grid: int = 4,
                  field_std: Tuple[float, float] = (0.0, 60.0),
                  noise_std: Tuple[float, float] = (0.0, 20.0),
-                 background: str = 'random',
+                 background: str = 'natural',
                  num_backgrounds: int = 1,
                  grey: bool = False,
                  opaque: bool = False,
@@ -126,10 +135,10 @@ class SpriteBankGenerator(BaseGenerator):
         if sprites_per_class < 1 or sprite_size < 1 or field_grid < 1:
             raise ValueError('sprites_per_class, sprite_size and field_grid must be >= 1, got '
                              f'{sprites_per_class}, {sprite_size} and {field_grid}.')
-        if ink not in ('random', 'learned'):
-            raise ValueError(f"ink must be 'random' or 'learned', got {ink!r}.")
-        if background not in ('random', 'learned'):
-            raise ValueError(f"background must be 'random' or 'learned', got {background!r}.")
+        if ink not in ('natural', 'random', 'learned'):
+            raise ValueError(f"ink must be 'natural', 'random' or 'learned', got {ink!r}.")
+        if background not in ('natural', 'random', 'learned'):
+            raise ValueError(f"background must be 'natural', 'random' or 'learned', got {background!r}.")
         if num_backgrounds < 1:
             raise ValueError(f'num_backgrounds must be >= 1, got {num_backgrounds}.')
         if max_rotation < 0 or max_shear < 0:
@@ -151,6 +160,7 @@ class SpriteBankGenerator(BaseGenerator):
         self.alpha_logits = nn.Parameter(init_mean + torch.randn(*shape, 1, sprite_size, sprite_size) * init_std)
         self.colour_logits = (nn.Parameter(torch.randn(*shape, 3, sprite_size, sprite_size) * init_std)
                               if ink == 'learned' else None)
+        self.background_mode = background
         self.background_logits = None
         if background == 'learned':
             # One: mid-grey, sigmoid(0) * 255; several: uniform colours in (0, 255), i.e. logit(U(0, 1)).
@@ -166,6 +176,9 @@ class SpriteBankGenerator(BaseGenerator):
             (N, 3) base colours.
         """
         height, width = self.img_size
+        if self.background_mode == 'natural':
+            image = natural_images(batch_size, (height, width), device)
+            return image, image.mean(dim=(2, 3))
         if self.background_logits is None:
             base = torch.rand(batch_size, 3, device=device) * 255
         else:
@@ -226,6 +239,10 @@ class SpriteBankGenerator(BaseGenerator):
                 mates = torch.randint(0, self.sprites_per_class, (len(labels), )).tolist()
                 weights = torch.rand(len(labels)).tolist()
             inks = self.random_ink(base[i].detach().expand(len(labels), 3)) if self.ink == 'random' else None
+            if self.ink == 'natural':
+                inks = torch.rand(len(labels), 3, device=device) * 255
+                textured = (torch.rand(len(labels)) < 0.5).tolist()
+                texture = natural_images(1, (height, width), device)[0] if any(textured) else None
             for j, (box, label) in enumerate(zip(item['bboxes'].tolist(), labels.tolist())):
                 x0, y0 = max(0, int(math.floor(box[0]))), max(0, int(math.floor(box[1])))
                 x1, y1 = min(width, int(math.ceil(box[2]))), min(height, int(math.ceil(box[3])))
@@ -242,7 +259,9 @@ class SpriteBankGenerator(BaseGenerator):
                 if self.opaque:
                     alpha = alpha / alpha.amax().clamp(min=1e-6)
                 alpha = F.interpolate(alpha[None], size=(y1 - y0, x1 - x0), mode='bilinear', align_corners=False)[0]
-                if inks is not None:
+                if self.ink == 'natural' and textured[j]:
+                    colour = texture[:, y0:y1, x0:x1]
+                elif inks is not None:
                     colour = inks[j].view(3, 1, 1)
                 else:
                     colour = 255 * torch.sigmoid(F.interpolate(
