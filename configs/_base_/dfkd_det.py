@@ -7,16 +7,17 @@
 # Method (README "Data-free detection"): object-sprite inversion. The generator holds 16 small
 # alpha sprites per class (SpriteBankGenerator). Each iteration samples layouts whose box sizes
 # come from the teacher's head and are re-weighted by what the teacher re-detects
-# (TeacherLayoutSampler), composites a sprite of each box's class into it with a natural ink
-# (flat colour or texture) on a natural-image-statistics background (dead leaves or 1/f noise,
-# no data), and updates the sprites with the teacher's own detection loss against the layout
+# (TeacherLayoutSampler), composites a sprite of each box's class into it on a background and
+# with an ink from generic families (smooth field, 1/f noise, dead leaves; flat, contrasting,
+# textured), the family chosen by the teacher's re-detections too, and updates the sprites with the teacher's own detection loss against the layout
 # (DIODE's objective, applied to objects instead of whole images). The first `warmup_iters`
 # iterations train only the sprites; afterwards each iteration also takes `student_steps`
 # student steps, each on a NEW batch of composites (fresh_student_batches), with dense-head KD,
 # FPN feature KD and the teacher's detections as pseudo ground truth.
 #
 # Nothing here is a constant of a dataset: sizes, counts and classes come from the teacher,
-# backgrounds and inks from generic image priors (mmdfkd/models/generators/natural_prior.py).
+# backgrounds and inks from generic image families (mmdfkd/models/generators/natural_prior.py)
+# that the teacher's re-detections choose among.
 # The student (a pico ViT + SimpleFPN + FCOS, < 1/5 of the ViTDet-tiny teacher) is the recipe's.
 _base_ = [
     './models/student_vit-pico_fcos.py',
@@ -36,10 +37,13 @@ model = dict(
     teacher=dict(config=None, checkpoint=None),  # the benchmark config's
     student={{_base_.model}},
     # 16x16 mattes resized to their box (a smoothness prior); `opaque`: every sprite fully opaque at
-    # its strongest point (objects occlude). img_size / num_classes: the benchmark config's.
+    # its strongest point (objects occlude); `styles`: each image's background family (smooth field,
+    # 1/f spectral noise, dead leaves) and ink family (flat, contrasting, texture) is the layout's
+    # 'style', which the sampler draws by the teacher's re-detection rate under it.
+    # img_size / num_classes: the benchmark config's.
     generator=dict(type='SpriteBankGenerator', img_size=None, num_classes=None, sprites_per_class=16,
-                   sprite_size=16, opaque=True, background='natural', ink='natural'),
-    layout_sampler=dict(type='TeacherLayoutSampler', aspect_range=(0.5, 2.0)),
+                   sprite_size=16, opaque=True, background='styles', ink='styles'),
+    layout_sampler=dict(type='TeacherLayoutSampler', aspect_range=(0.5, 2.0), momentum=0.8),
     priors=dict(task=dict(type='DetTaskPrior', loss_weight=1.0)),
     distill_losses=dict(
         head=dict(type='DenseHeadKDLoss', tap='head', loss_weight=1.0),

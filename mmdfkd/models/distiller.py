@@ -93,7 +93,7 @@ class DataFreeDistiller(BaseModel):
             (detection); conditions the generator and the task prior. A
             sampler with ``setup(teacher, img_size)`` is set up with the
             teacher here, and one with ``observe(layout, detections)`` sees
-            the teacher's detections on every student batch
+            the teacher's detections on every generator and student batch
             (:class:`~mmdfkd.models.generators.TeacherLayoutSampler`).
         augment (dict, optional): differentiable augmentation.
         generator_steps (int): generator updates per iteration.
@@ -171,8 +171,10 @@ class DataFreeDistiller(BaseModel):
             self.pseudo_label = _build_registered(dict(type='PseudoLabelDetLoss', **pseudo_label), 'Loss')
         self.layout_sampler = MODELS.build(layout_sampler) if layout_sampler else None
         if hasattr(self.layout_sampler, 'setup'):  # a sampler that reads the teacher (TeacherLayoutSampler)
-            self.layout_sampler.setup(self.teacher, self.generator.img_size)
+            self.layout_sampler.setup(self.teacher, self.generator.img_size,
+                                      num_styles=getattr(self.generator, 'num_styles', 0))
             self.register_buffer('_layout_rates', self.layout_sampler.rates)
+            self.register_buffer('_style_rates', self.layout_sampler.style_rates)
         self.augment = MODELS.build(augment) if augment else None
         self.teacher_recorder = ModuleRecorder(self.teacher, dict(teacher_taps or {}))
         self.student_recorder = ModuleRecorder(self.student, dict(student_taps or {}))
@@ -416,6 +418,7 @@ class DataFreeDistiller(BaseModel):
                 losses = {f'loss_{name}': prior(ctx) for name, prior in priors.items()}
                 loss = sum(losses.values())
             self._bad_steps['generator'] = 0
+            self._observe_layout(ctx.layout, ctx.taps_T)
             wrapper.update_params(loss)
             log.update({f'G.{k}': v.detach() for k, v in losses.items()})
         if need_student:
@@ -478,7 +481,8 @@ class DataFreeDistiller(BaseModel):
         """``L_S`` terms on one batch: distillation losses between taps, plus pseudo labels.
 
         The teacher's detections decoded for the pseudo labels also go to the
-        layout sampler's ``observe`` (when it has one) with ``layout``.
+        layout sampler's ``observe`` (when it has one) with ``layout``, as
+        they do in every generator step.
 
         Args:
             batch (Tensor): (N, 3, H, W) synthetic pixels in [0, 255].
@@ -499,16 +503,29 @@ class DataFreeDistiller(BaseModel):
             if tap_S in self.connectors:
                 preds_S = self.connectors[tap_S](preds_S, preds_T)
             losses[f'loss_{name}'] = loss_fn(preds_S, preds_T)
-        observe = getattr(self.layout_sampler, 'observe', None) if layout is not None else None
-        if self.pseudo_label is not None or observe is not None:
-            with torch.no_grad():
-                results = self.task.predict(self.teacher, out_T, out_T['_inputs'])
-            if observe is not None:
-                observe(layout, results)
-            if self.pseudo_label is not None:
-                targets = self.pseudo_label.make_targets(results)
-                losses['loss_pseudo'] = self.pseudo_label(self.task.loss(self.student, out_S, targets))
+        results = self._observe_layout(layout, out_T)
+        if self.pseudo_label is not None:
+            if results is None:
+                with torch.no_grad():
+                    results = self.task.predict(self.teacher, out_T, out_T['_inputs'])
+            targets = self.pseudo_label.make_targets(results)
+            losses['loss_pseudo'] = self.pseudo_label(self.task.loss(self.student, out_S, targets))
         return losses
+
+    def _observe_layout(self, layout: Optional[list], out_T: dict) -> Optional[list]:
+        """Show the teacher's detections on a batch to a layout sampler that ``observe``s them.
+
+        Returns:
+            list | None: the decoded detections (for the pseudo labels), or
+            ``None`` without such a sampler or layout.
+        """
+        observe = getattr(self.layout_sampler, 'observe', None)
+        if observe is None or layout is None:
+            return None
+        with torch.no_grad():
+            results = self.task.predict(self.teacher, out_T, out_T['_inputs'])
+        observe(layout, results)
+        return results
 
     def student_step(self, pixels: Tensor, layout: Optional[list], wrapper) -> Dict[str, Tensor]:
         """``student_steps`` updates of the student (and connectors); none during the generator warm-up.

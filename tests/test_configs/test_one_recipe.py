@@ -60,5 +60,5 @@ def test_detection_recipe_holds_no_dataset_constant():
     model = recipe.model
     assert model.layout_sampler.type == 'TeacherLayoutSampler'
     assert not {'min_size', 'max_size', 'max_objects'} & set(model.layout_sampler)  # from the teacher
-    assert (model.generator.background, model.generator.ink) == ('natural', 'natural')
+    assert (model.generator.background, model.generator.ink) == ('styles', 'styles')
     assert model.generator.img_size is None and model.generator.num_classes is None  # the benchmark's

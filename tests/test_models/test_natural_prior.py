@@ -46,3 +46,20 @@ def test_natural_images_and_a_sprite_bank_on_them():
     out = gen(2, layout)
     out.mean().backward()
     assert gen.alpha_logits.grad[1].abs().sum() > 0 and gen.alpha_logits.grad[0].abs().sum() == 0
+
+
+def test_styles_pair_a_background_family_with_an_ink_family():
+    torch.manual_seed(0)
+    gen = SpriteBankGenerator(32, num_classes=1, sprites_per_class=1, background='styles', ink='styles')
+    assert gen.num_styles == 9
+    with torch.no_grad():
+        gen.alpha_logits.fill_(30.0)  # opaque: the box shows the ink
+    box = dict(bboxes=torch.tensor([[8., 8., 24., 24.]]), labels=torch.tensor([0]))
+    flat_on_smooth = gen(1, [dict(box, style=torch.tensor([0]))])[0]  # smooth background, flat ink
+    inside = flat_on_smooth[:, 8:24, 8:24].flatten(1)
+    assert inside.std(dim=1).max() < 1e-3
+    textured_on_leaves = gen(1, [dict(box, style=torch.tensor([8]))])[0]  # dead leaves, texture ink
+    assert textured_on_leaves[:, 8:24, 8:24].flatten(1).std(dim=1).max() > 1
+    import pytest
+    with pytest.raises(ValueError, match='go together'):
+        SpriteBankGenerator(32, num_classes=1, background='styles', ink='random')

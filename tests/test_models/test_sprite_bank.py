@@ -94,7 +94,7 @@ def test_learned_backgrounds_are_drawn_from_the_bank_and_receive_gradients():
         assert torch.isclose(image[:, 0, 0][None], colours, atol=1e-3).all(1).any()
     out.mean().backward()
     assert gen.background_logits.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="background must be 'natural', 'random' or 'learned'"):
+    with pytest.raises(ValueError, match="background must be 'styles', 'natural', 'random' or 'learned'"):
         SpriteBankGenerator(img_size=16, num_classes=2, background='photo')
     with pytest.raises(ValueError, match='num_backgrounds must be >= 1'):
         SpriteBankGenerator(img_size=16, num_classes=2, background='learned', num_backgrounds=0)

@@ -88,9 +88,29 @@ def test_distiller_sets_up_observes_and_checkpoints_the_sampler(tmp_path):
     model, optim = build_with_optim(cfg)
     assert model.layout_sampler.head_range == (16.0, 64.0)
     model.train_step(dict(index=[0, 1]), optim)
-    assert model.layout_sampler.num_observed == cfg['student_steps']
+    assert model.layout_sampler.num_observed == cfg['generator_steps'] + cfg['student_steps']
     state = model.state_dict()
     assert torch.equal(state['_layout_rates'], model.layout_sampler.rates)
     other, _ = build_with_optim(cfg)
     other.load_state_dict(state)
     assert torch.equal(other.layout_sampler.rates, model.layout_sampler.rates)
+
+
+def test_teacher_chooses_among_appearance_styles():
+    from mmdfkd.models.generators import SpriteBankGenerator
+    gen = SpriteBankGenerator(64, num_classes=10, sprites_per_class=1, background='styles', ink='styles')
+    sampler = TeacherLayoutSampler(momentum=0.5, log_interval=0)
+    sampler.setup(fcos(), (64, 64), num_styles=gen.num_styles)
+    torch.manual_seed(0)
+    layout = sampler(9, (64, 64), 10)
+    assert all(item['style'].shape == (1, ) and 0 <= int(item['style']) < 9 for item in layout)
+    assert gen(9, layout).shape == (9, 3, 64, 64)
+    # only images of style 4 have their objects re-detected
+    for item in layout:
+        item['style'] = torch.tensor([4 if item is layout[0] else 2])
+    results = [_result(item['bboxes'].tolist() if i == 0 else [], item['labels'].tolist() if i == 0 else [],
+                       [0.9] * len(item['labels']) if i == 0 else []) for i, item in enumerate(layout)]
+    for _ in range(4):
+        sampler.observe(layout, results)
+    assert sampler.style_rates[4] > 0.9 and sampler.style_rates[2] < 0.1
+    assert sampler.style_probs.argmax() == 4 and 'per appearance style' in sampler.summary()

@@ -15,7 +15,7 @@ Neither reads an image or knows any dataset; every range below is a property
 of natural images in general.
 """
 import math
-from typing import Tuple
+from typing import Tuple, Union
 
 import torch
 from torch import Tensor
@@ -27,7 +27,7 @@ LEAF_RADIUS = (0.02, 0.5)
 
 
 def spectral_noise(n: int, size: Tuple[int, int], device: torch.device,
-                   alpha: Tuple[float, float] = SPECTRAL_ALPHA) -> Tensor:
+                   alpha: Union[Tuple[float, float], Tensor] = SPECTRAL_ALPHA) -> Tensor:
     """Colour noise with a ``1 / f^alpha`` power spectrum, one ``alpha`` per image.
 
     Each image mixes three independent spectral fields with a random 3x3 colour
@@ -37,7 +37,9 @@ def spectral_noise(n: int, size: Tuple[int, int], device: torch.device,
         n (int): images.
         size (tuple[int, int]): ``(H, W)``.
         device (torch.device): where to draw them.
-        alpha (tuple[float, float]): range of the spectral exponent.
+        alpha (tuple[float, float] | Tensor): range of the spectral exponent
+            (drawn uniformly per image), or the (n,) exponents themselves
+            (gradients flow to them: a learnable spectrum).
 
     Returns:
         Tensor: (n, 3, H, W) float, zero mean and unit std per image.
@@ -46,7 +48,10 @@ def spectral_noise(n: int, size: Tuple[int, int], device: torch.device,
     fy = torch.fft.fftfreq(height, device=device)[:, None]
     fx = torch.fft.rfftfreq(width, device=device)[None]
     freq = (fx**2 + fy**2).sqrt().clamp(min=1.0 / max(height, width))
-    a = alpha[0] + torch.rand(n, 1, 1, 1, device=device) * (alpha[1] - alpha[0])
+    if isinstance(alpha, Tensor):
+        a = alpha.view(n, 1, 1, 1)
+    else:
+        a = alpha[0] + torch.rand(n, 1, 1, 1, device=device) * (alpha[1] - alpha[0])
     amplitude = freq[None, None] ** (-a / 2)
     phase = torch.rand(n, 3, *freq.shape, device=device) * 2 * math.pi
     field = torch.fft.irfft2(amplitude * torch.polar(torch.ones_like(phase), phase), s=(height, width))

@@ -10,10 +10,14 @@ from torch import Tensor
 from mmdfkd.registry import MODELS
 
 from .base import BaseGenerator
-from .natural_prior import natural_images
+from .natural_prior import dead_leaves, natural_images, spectral_noise
 
 # ITU-R BT.601 luma weights, for the ink / background contrast.
 LUMA = (0.299, 0.587, 0.114)
+#: the generic appearance families of ``background='styles'`` / ``ink='styles'``; style ``s`` pairs
+#: background ``s // 3`` with ink ``s % 3``
+STYLE_BACKGROUNDS = ('smooth', 'spectral', 'leaves')
+STYLE_INKS = ('flat', 'contrast', 'texture')
 
 
 @MODELS.register_module()
@@ -135,10 +139,12 @@ class SpriteBankGenerator(BaseGenerator):
         if sprites_per_class < 1 or sprite_size < 1 or field_grid < 1:
             raise ValueError('sprites_per_class, sprite_size and field_grid must be >= 1, got '
                              f'{sprites_per_class}, {sprite_size} and {field_grid}.')
-        if ink not in ('natural', 'random', 'learned'):
-            raise ValueError(f"ink must be 'natural', 'random' or 'learned', got {ink!r}.")
-        if background not in ('natural', 'random', 'learned'):
-            raise ValueError(f"background must be 'natural', 'random' or 'learned', got {background!r}.")
+        if ink not in ('styles', 'natural', 'random', 'learned'):
+            raise ValueError(f"ink must be 'styles', 'natural', 'random' or 'learned', got {ink!r}.")
+        if background not in ('styles', 'natural', 'random', 'learned'):
+            raise ValueError(f"background must be 'styles', 'natural', 'random' or 'learned', got {background!r}.")
+        if (ink == 'styles') != (background == 'styles'):
+            raise ValueError("background='styles' and ink='styles' go together: a style is a (background, ink) pair.")
         if num_backgrounds < 1:
             raise ValueError(f'num_backgrounds must be >= 1, got {num_backgrounds}.')
         if max_rotation < 0 or max_shear < 0:
@@ -168,14 +174,37 @@ class SpriteBankGenerator(BaseGenerator):
                     torch.logit(torch.rand(num_backgrounds, 3).clamp(0.02, 0.98)))
             self.background_logits = nn.Parameter(init)
 
-    def background(self, batch_size: int, device: torch.device) -> Tuple[Tensor, Tensor]:
+    @property
+    def num_styles(self) -> int:
+        """Appearance styles a layout may choose per image (``'style'``); 0 unless ``background='styles'``."""
+        return len(STYLE_BACKGROUNDS) * len(STYLE_INKS) if self.background_mode == 'styles' else 0
+
+    def background(self, batch_size: int, device: torch.device,
+                   styles: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Draw procedural backgrounds.
+
+        Args:
+            batch_size (int): images ``N``.
+            device (torch.device): where to draw them.
+            styles (Tensor, optional): (N,) style ids (``background='styles'``).
 
         Returns:
             tuple[Tensor, Tensor]: (N, 3, H, W) pixels in [0, 255] and the
             (N, 3) base colours.
         """
         height, width = self.img_size
+        if self.background_mode == 'styles':
+            family = styles.to(device) // len(STYLE_INKS)
+            base = torch.rand(batch_size, 3, device=device) * 255
+            smooth = self._smooth_background(base, device)
+            spectral = base[:, :, None, None] + (15 + 55 * torch.rand(batch_size, 1, 1, 1, device=device)) * \
+                spectral_noise(batch_size, (height, width), device)
+            leaves = dead_leaves(batch_size, (height, width), device) + \
+                (5 + 25 * torch.rand(batch_size, 1, 1, 1, device=device)) * spectral_noise(
+                    batch_size, (height, width), device)
+            pick = family.view(-1, 1, 1, 1)
+            image = torch.where(pick == 0, smooth, torch.where(pick == 1, spectral, leaves)).clamp(0, 255)
+            return image, torch.where(family.view(-1, 1) == 2, image.mean(dim=(2, 3)), base)
         if self.background_mode == 'natural':
             image = natural_images(batch_size, (height, width), device)
             return image, image.mean(dim=(2, 3))
@@ -184,14 +213,18 @@ class SpriteBankGenerator(BaseGenerator):
         else:
             picks = torch.randint(0, len(self.background_logits), (batch_size, ), device=device)
             base = 255 * torch.sigmoid(self.background_logits)[picks]
+        return self._smooth_background(base, device).clamp(0, 255), base
+
+    def _smooth_background(self, base: Tensor, device: torch.device) -> Tensor:
+        """(N, 3, H, W) unclamped: ``base`` (N, 3) + a smooth colour field from a ``field_grid`` grid + pixel noise."""
+        batch_size, (height, width) = len(base), self.img_size
         field_std = self._uniform(self.field_std, batch_size, device)
         field = torch.randn(batch_size, 3, self.field_grid, self.field_grid, device=device)
         field = F.interpolate(field, size=(height, width), mode='bilinear', align_corners=False)
         field = field / field.flatten(1).std(dim=1).clamp(min=1e-6).view(-1, 1, 1, 1)
         noise = torch.randn(batch_size, 3, height, width, device=device)
-        image = (base[:, :, None, None] + field * field_std.view(-1, 1, 1, 1) +
-                 noise * self._uniform(self.noise_std, batch_size, device).view(-1, 1, 1, 1))
-        return image.clamp(0, 255), base
+        return (base[:, :, None, None] + field * field_std.view(-1, 1, 1, 1) +
+                noise * self._uniform(self.noise_std, batch_size, device).view(-1, 1, 1, 1))
 
     def random_ink(self, base: Tensor) -> Tensor:
         """Ink colours (k, 3) whose luma differs from ``base`` (k, 3) by >= ``min_contrast``.
@@ -226,7 +259,11 @@ class SpriteBankGenerator(BaseGenerator):
                              f'(got {"no layout" if layout is None else f"{len(layout)} layouts"} for '
                              f'{batch_size} images).')
         device = self.alpha_logits.device
-        images, base = self.background(batch_size, device)
+        styles = None
+        if self.background_mode == 'styles':
+            styles = torch.stack([item['style'].view(()) if 'style' in item else torch.randint(0, self.num_styles, ())
+                                  for item in layout]).long()
+        images, base = self.background(batch_size, device, styles)
         height, width = self.img_size
         out = []
         for i, item in enumerate(layout):
@@ -243,6 +280,12 @@ class SpriteBankGenerator(BaseGenerator):
                 inks = torch.rand(len(labels), 3, device=device) * 255
                 textured = (torch.rand(len(labels)) < 0.5).tolist()
                 texture = natural_images(1, (height, width), device)[0] if any(textured) else None
+            if self.ink == 'styles':
+                ink_family = STYLE_INKS[int(styles[i]) % len(STYLE_INKS)]
+                inks = (self.random_ink(base[i].detach().expand(len(labels), 3)) if ink_family == 'contrast' else
+                        torch.rand(len(labels), 3, device=device) * 255)
+                textured = [ink_family == 'texture'] * len(labels)
+                texture = natural_images(1, (height, width), device)[0] if ink_family == 'texture' else None
             for j, (box, label) in enumerate(zip(item['bboxes'].tolist(), labels.tolist())):
                 x0, y0 = max(0, int(math.floor(box[0]))), max(0, int(math.floor(box[1])))
                 x1, y1 = min(width, int(math.ceil(box[2]))), min(height, int(math.ceil(box[3])))
@@ -259,7 +302,7 @@ class SpriteBankGenerator(BaseGenerator):
                 if self.opaque:
                     alpha = alpha / alpha.amax().clamp(min=1e-6)
                 alpha = F.interpolate(alpha[None], size=(y1 - y0, x1 - x0), mode='bilinear', align_corners=False)[0]
-                if self.ink == 'natural' and textured[j]:
+                if self.ink in ('natural', 'styles') and textured[j]:
                     colour = texture[:, y0:y1, x0:x1]
                 elif inks is not None:
                     colour = inks[j].view(3, 1, 1)

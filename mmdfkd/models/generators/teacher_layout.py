@@ -85,6 +85,14 @@ class TeacherLayoutSampler(LayoutSampler):
        observation that a detector's own detections are the trustworthy
        boxes, turned into a size probe).
 
+    3. **Appearance from its detections**: for a generator with
+       ``num_styles`` appearance styles (``SpriteBankGenerator`` with
+       ``background='styles'``: generic background families x ink families),
+       every image's layout also carries a ``'style'`` id, drawn in
+       proportion to ``floor + rate`` of each style's re-detection rate, kept
+       the same way as the sizes': the teacher chooses among generic priors
+       the ones under which it sees objects.
+
     The statistics it settles on are logged every ``log_interval``
     observations and after :meth:`setup`. The distiller registers
     :attr:`rates` as a buffer, so checkpoints hold them and a resumed run
@@ -125,11 +133,19 @@ class TeacherLayoutSampler(LayoutSampler):
         self.head_range: Optional[Tuple[float, float]] = None
         self.source = 'not set up'
         self.rates = torch.full((num_bins, ), 0.5)
+        self.style_rates = torch.zeros(0)
         self.num_observed = 0
 
     # ---------------------------------------------------------------- setup
-    def setup(self, teacher: nn.Module, img_size: Sequence[int]) -> None:
-        """Read the size range from the teacher's head (see :func:`head_size_range`)."""
+    def setup(self, teacher: nn.Module, img_size: Sequence[int], num_styles: int = 0) -> None:
+        """Read the size range from the teacher's head (see :func:`head_size_range`).
+
+        Args:
+            teacher (nn.Module): the detector.
+            img_size (Sequence[int]): ``(H, W)`` of the synthetic images.
+            num_styles (int): appearance styles of the generator (0: none).
+        """
+        self.style_rates = torch.full((num_styles, ), 0.5)
         lo, hi, self.source = head_size_range(teacher, tuple(img_size))
         self.head_range = (self.min_size or lo, self.max_size or hi)
         self.img_size = tuple(img_size)
@@ -159,6 +175,19 @@ class TeacherLayoutSampler(LayoutSampler):
         centres = (centres[1:] + centres[:-1]) / 2
         return math.exp(float((self.bin_probs * centres).sum()))
 
+    @property
+    def style_probs(self) -> torch.Tensor:
+        """(num_styles,) sampling probability of each appearance style."""
+        weights = self.style_rates + self.floor
+        return weights / weights.sum()
+
+    def __call__(self, batch_size: int, img_size, num_classes: int) -> List[dict]:
+        layout = super().__call__(batch_size, img_size, num_classes)
+        if len(self.style_rates):
+            for item, style in zip(layout, torch.multinomial(self.style_probs, batch_size, replacement=True)):
+                item['style'] = style.view(1)
+        return layout
+
     def sample_side(self, lo: float, hi: float) -> float:
         edges = self.bin_edges
         k = int(torch.multinomial(self.bin_probs, 1))
@@ -178,6 +207,8 @@ class TeacherLayoutSampler(LayoutSampler):
         edges = self.bin_edges
         hits = torch.zeros(self.num_bins)
         counts = torch.zeros(self.num_bins)
+        style_hits = torch.zeros(len(self.style_rates))
+        style_counts = torch.zeros(len(self.style_rates))
         for item, result in zip(layout, results):
             boxes = item['bboxes'].detach().float().cpu()
             if len(boxes) == 0:
@@ -193,8 +224,13 @@ class TeacherLayoutSampler(LayoutSampler):
             bins = (torch.bucketize(sides, edges) - 1).clamp(0, self.num_bins - 1)
             counts += torch.bincount(bins, minlength=self.num_bins).float()
             hits += torch.bincount(bins, weights=found.float(), minlength=self.num_bins)
-        seen = counts > 0
-        self.rates[seen] = self.momentum * self.rates[seen] + (1 - self.momentum) * (hits[seen] / counts[seen])
+            if 'style' in item and len(self.style_rates):
+                style = int(item['style'].view(-1)[0])
+                style_counts[style] += 1
+                style_hits[style] += found.float().mean()
+        for rates, h, c in ((self.rates, hits, counts), (self.style_rates, style_hits, style_counts)):
+            seen = c > 0
+            rates[seen] = self.momentum * rates[seen] + (1 - self.momentum) * (h[seen] / c[seen])
         self.num_observed += 1
         if self.log_interval and self.num_observed % self.log_interval == 0:
             print_log(f'TeacherLayoutSampler: {self.summary()}', logger='current')
@@ -206,6 +242,10 @@ class TeacherLayoutSampler(LayoutSampler):
         bins = ', '.join(f'{edges[k]:.0f}-{edges[k + 1]:.0f}px: {float(r):.2f}/{float(p):.2f}'
                          for k, (r, p) in enumerate(zip(self.rates, self.bin_probs)))
         count = self.max_objects or occupancy_max_objects(self.img_size, self.typical_side(lo, hi))
-        return (f'sides {lo:.0f}-{hi:.0f} px from {self.source}; {self.min_objects}-{count} objects per image; '
+        text = (f'sides {lo:.0f}-{hi:.0f} px from {self.source}; {self.min_objects}-{count} objects per image; '
                 f'after {self.num_observed} observed batches, re-detection rate / sampling probability per size '
                 f'bin: {bins}')
+        if len(self.style_rates):
+            styles = ', '.join(f'{float(r):.2f}/{float(p):.2f}' for r, p in zip(self.style_rates, self.style_probs))
+            text += f'; per appearance style: {styles}'
+        return text
