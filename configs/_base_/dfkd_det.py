@@ -9,8 +9,9 @@
 # come from the teacher's head and are re-weighted by what the teacher re-detects
 # (TeacherLayoutSampler), composites a sprite of each box's class into it on a background and
 # with an ink from generic families (smooth field, 1/f noise, dead leaves; flat, contrasting,
-# textured), the family chosen by the teacher's re-detections too, and updates the sprites with the teacher's own detection loss against the layout
-# (DIODE's objective, applied to objects instead of whole images). The first `warmup_iters`
+# textured), the family chosen by the teacher's re-detections too, and updates the sprites with
+# the teacher's own detection loss against the layout (DIODE's objective, applied to objects
+# instead of whole images). The first `warmup_iters`
 # iterations train only the sprites; afterwards each iteration also takes `student_steps`
 # student steps, each on a NEW batch of composites (fresh_student_batches), with dense-head KD,
 # FPN feature KD and the teacher's detections as pseudo ground truth.
