@@ -114,3 +114,19 @@ def test_teacher_chooses_among_appearance_styles():
         sampler.observe(layout, results)
     assert sampler.style_rates[4] > 0.9 and sampler.style_rates[2] < 0.1
     assert sampler.style_probs.argmax() == 4 and 'per appearance style' in sampler.summary()
+
+
+def test_redetection_probe_runs_the_generator_only(tmp_path):
+    from mmengine.config import Config
+
+    from mmdfkd.analysis.redetection import probe_redetection
+    cfg = det_distiller_cfg(tmp_path, 'conv', layout_sampler=dict(type='TeacherLayoutSampler', log_interval=0))
+    cfg = Config(dict(model=cfg, train_dataloader=dict(batch_size=2),
+                      optim_wrapper=dict(generator=dict(optimizer=dict(type='Adam', lr=1e-3)),
+                                         student=dict(optimizer=dict(type='AdamW', lr=1e-3)))))
+    records = probe_redetection(cfg, steps=3, every=2)
+    assert [r['step'] for r in records] == [2, 3]
+    assert len(records[-1]['size_rates']) == 6 and 0 <= records[-1]['mean_rate'] <= 1
+    with pytest.raises(ValueError, match='TeacherLayoutSampler'):
+        cfg.model.layout_sampler = dict(type='LayoutSampler')
+        probe_redetection(cfg, steps=1)
