@@ -1,13 +1,13 @@
 # The second benchmark: the Glyphs-Det ViTDet teacher (letters on photographs, 160 px) distilled
 # WITHOUT its training images into the pico ViT student, scored on the real val split, with the
-# headline's recipe unchanged.
+# generic recipe of Digits-Det unchanged.
 #
 #   python tools/prepare_data.py glyphs-det                     # real val split (and the teacher's data)
 #   python tools/train.py configs/teachers/vitdet_glyphs-det.py  # the teacher
 #   python tools/train.py configs/dfkd_vitdet-tiny_vit-pico_glyphs-det.py   # this file
 #
 # The recipe is configs/_base_/dfkd_det.py; this file states only the teacher, the val data, the
-# image size and the class count (Digits-Det: configs/dfkd_vitdet_tiny.py).
+# image size and the class count (Digits-Det: configs/dfkd_vitdet-tiny_vit-pico_digits-det_generic.py).
 _base_ = [
     './_base_/datasets/glyphs-det.py',
     './_base_/dfkd_det.py',

@@ -1,8 +1,8 @@
 # Data-free detection distillation, the one recipe every ViTDet benchmark config inherits
-# (configs/dfkd_vitdet_tiny.py for Digits-Det, configs/dfkd_vitdet-tiny_vit-pico_glyphs-det.py for
-# Glyphs-Det). A benchmark config states only its teacher, its val data (a dataset base next to
-# this file), its image size and its class count; tests/test_configs/test_one_recipe.py fails on
-# any other difference.
+# (configs/dfkd_vitdet-tiny_vit-pico_digits-det_generic.py for Digits-Det,
+# configs/dfkd_vitdet-tiny_vit-pico_glyphs-det.py for Glyphs-Det). A benchmark config states only
+# its teacher, its val data (a dataset base next to this file), its image size and its class
+# count; tests/test_configs/test_one_recipe.py fails on any other difference.
 #
 # Method (README "Data-free detection"): object-sprite inversion. The generator holds 16 small
 # alpha sprites per class (SpriteBankGenerator). Each iteration samples layouts whose box sizes

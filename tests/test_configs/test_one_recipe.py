@@ -29,7 +29,7 @@ ALLOWED = {
     },
 }
 BENCHMARKS = {
-    'det': ('dfkd_vitdet_tiny.py', 'dfkd_vitdet-tiny_vit-pico_glyphs-det.py'),
+    'det': ('dfkd_vitdet-tiny_vit-pico_digits-det_generic.py', 'dfkd_vitdet-tiny_vit-pico_glyphs-det.py'),
     'cls': ('dfkd_deit-nano_deit-pico_digits-cls.py', 'dfkd_deit-nano_deit-pico_glyphs-cls.py'),
 }
 
