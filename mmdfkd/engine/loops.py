@@ -23,6 +23,11 @@ class SubsetValLoop(ValLoop):
     test loop) is never a subset's. Metrics of subset validations are logged
     under the same keys; the log line before each says which it is.
 
+    A metric that scores against its own ground-truth file (MMDetection's
+    ``CocoMetric``, whose ``img_ids`` default to every image of the file) is
+    restricted to the subset's images for a subset validation; otherwise
+    the images left out would count as missed objects.
+
     Args:
         runner (Runner): the runner.
         dataloader (DataLoader | dict): the val dataloader.
@@ -40,6 +45,7 @@ class SubsetValLoop(ValLoop):
                              "use val_cfg=dict(type='ValLoop') to validate on the whole split.")
         self.num_samples = num_samples
         self.full_dataloader = self.dataloader
+        self.subset_img_ids = None
         dataset = self.full_dataloader.dataset
         total = len(dataset)
         if num_samples >= total:
@@ -47,6 +53,8 @@ class SubsetValLoop(ValLoop):
             return
         step = total / num_samples
         indices = sorted({min(total - 1, math.floor(i * step)) for i in range(num_samples)})
+        self.subset_img_ids = [dataset.get_data_info(i).get('img_id') for i in indices] \
+            if hasattr(dataset, 'get_data_info') else None
         subset = Subset(dataset, indices)
         subset.metainfo = getattr(dataset, 'metainfo', None)
         self.subset_dataloader = DataLoader(
@@ -68,7 +76,14 @@ class SubsetValLoop(ValLoop):
         print_log(f'Validating on {len(self.dataloader.dataset)} of {total} val images'
                   + (' (a fixed subset; the whole split runs after the last iteration)' if subset else ''),
                   logger='current')
+        scoped = [m for m in self.evaluator.metrics if hasattr(m, 'img_ids')] if subset else []
+        if self.subset_img_ids is None or None in self.subset_img_ids:
+            scoped = []
+        for metric in scoped:
+            metric.img_ids = list(self.subset_img_ids)
         try:
             return super().run()
         finally:
             self.dataloader = self.full_dataloader
+            for metric in scoped:
+                metric.img_ids = None  # CocoMetric's lazy default: every image of its file

@@ -59,3 +59,27 @@ def test_memory_usage_hook_logs_resident_memory_and_the_replay_fill(tmp_path):
     rss = hub.get_scalar('train/memory/rss_mb').current()
     assert hub.get_scalar('train/memory/peak_rss_mb').current() >= 0.95 * rss
     assert hub.get_scalar('train/memory/replay_images').current() == 3, 'two batches of 2 into a memory of 3'
+
+
+def test_a_coco_subset_is_scored_on_its_own_images(tmp_path):
+    from mmdfkd.testing import write_tiny_benchmark
+    paths = write_tiny_benchmark(tmp_path, max_iters=2)
+    cfg = Config.fromfile(paths['config'])
+    cfg.val_cfg = dict(type='SubsetValLoop', num_samples=1)
+    cfg.train_cfg.val_interval = 1
+    cfg.work_dir = str(tmp_path / 'run')
+    runner = build_runner(cfg)
+    loop = runner.val_loop
+    coco = [m for m in loop.evaluator.metrics if hasattr(m, 'img_ids')]
+    assert coco and len(loop.subset_img_ids) == 1
+    seen = []
+    original = coco[0].compute_metrics
+
+    def record(results):
+        seen.append(None if coco[0].img_ids is None else list(coco[0].img_ids))
+        return original(results)
+
+    coco[0].compute_metrics = record
+    runner.train()
+    assert seen[0] == loop.subset_img_ids, 'the subset validation scores only its image'
+    assert seen[-1] is None and coco[0].img_ids is not None  # the last one: every image of the file
