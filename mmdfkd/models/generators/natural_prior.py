@@ -95,12 +95,34 @@ def dead_leaves(n: int, size: Tuple[int, int], device: torch.device, num_leaves:
         0, 3, 1, 2)
 
 
+def spectral_background(base: Tensor, size: Tuple[int, int], std: Tuple[float, float] = (15.0, 70.0)) -> Tensor:
+    """Spectral noise around flat colours: ``base`` (n, 3) + std * :func:`spectral_noise`, std uniform in ``std``.
+
+    Returns:
+        Tensor: (n, 3, H, W) float, unclamped.
+    """
+    n, device = len(base), base.device
+    scale = std[0] + (std[1] - std[0]) * torch.rand(n, 1, 1, 1, device=device)
+    return base[:, :, None, None] + scale * spectral_noise(n, size, device)
+
+
+def leaves_background(n: int, size: Tuple[int, int], device: torch.device,
+                      std: Tuple[float, float] = (5.0, 30.0)) -> Tensor:
+    """:func:`dead_leaves` textured with spectral noise of std uniform in ``std``.
+
+    Returns:
+        Tensor: (n, 3, H, W) float, unclamped.
+    """
+    scale = std[0] + (std[1] - std[0]) * torch.rand(n, 1, 1, 1, device=device)
+    return dead_leaves(n, size, device) + scale * spectral_noise(n, size, device)
+
+
 def natural_images(n: int, size: Tuple[int, int], device: torch.device) -> Tensor:
     """Procedural images for backgrounds and object textures: dead leaves or spectral noise.
 
-    Half the images (at random) are dead leaves textured with spectral noise
-    (std 5-30), the other half spectral noise alone around a random colour
-    (std 15-70).
+    Half the images (at random) are :func:`leaves_background`, the other half
+    :func:`spectral_background` around a random colour; each family is drawn
+    only for its own images.
 
     Args:
         n (int): images.
@@ -110,11 +132,11 @@ def natural_images(n: int, size: Tuple[int, int], device: torch.device) -> Tenso
     Returns:
         Tensor: (n, 3, H, W) float in [0, 255].
     """
-    noise = spectral_noise(n, size, device)
-    leaves = dead_leaves(n, size, device)
-    flat = torch.rand(n, 3, 1, 1, device=device) * 255
-    use_leaves = (torch.rand(n, 1, 1, 1, device=device) < 0.5).float()
-    texture_std = torch.where(use_leaves > 0, 5 + 25 * torch.rand(n, 1, 1, 1, device=device),
-                              15 + 55 * torch.rand(n, 1, 1, 1, device=device))
-    base = use_leaves * leaves + (1 - use_leaves) * flat
-    return (base + texture_std * noise).clamp(0, 255)
+    use_leaves = torch.rand(n, device=device) < 0.5
+    images = torch.empty(n, 3, *size, device=device)
+    leaves, flat = use_leaves.nonzero()[:, 0], (~use_leaves).nonzero()[:, 0]
+    if len(leaves):
+        images[leaves] = leaves_background(len(leaves), size, device)
+    if len(flat):
+        images[flat] = spectral_background(torch.rand(len(flat), 3, device=device) * 255, size)
+    return images.clamp(0, 255)

@@ -10,7 +10,7 @@ from torch import Tensor
 from mmdfkd.registry import MODELS
 
 from .base import BaseGenerator
-from .natural_prior import dead_leaves, natural_images, spectral_noise
+from .natural_prior import leaves_background, natural_images, spectral_background
 
 # ITU-R BT.601 luma weights, for the ink / background contrast.
 LUMA = (0.299, 0.587, 0.114)
@@ -196,14 +196,14 @@ class SpriteBankGenerator(BaseGenerator):
         if self.background_mode == 'styles':
             family = styles.to(device) // len(STYLE_INKS)
             base = torch.rand(batch_size, 3, device=device) * 255
-            smooth = self._smooth_background(base, device)
-            spectral = base[:, :, None, None] + (15 + 55 * torch.rand(batch_size, 1, 1, 1, device=device)) * \
-                spectral_noise(batch_size, (height, width), device)
-            leaves = dead_leaves(batch_size, (height, width), device) + \
-                (5 + 25 * torch.rand(batch_size, 1, 1, 1, device=device)) * spectral_noise(
-                    batch_size, (height, width), device)
-            pick = family.view(-1, 1, 1, 1)
-            image = torch.where(pick == 0, smooth, torch.where(pick == 1, spectral, leaves)).clamp(0, 255)
+            image = torch.empty(batch_size, 3, height, width, device=device)
+            for k, draw in enumerate((lambda idx: self._smooth_background(base[idx], device),
+                                      lambda idx: spectral_background(base[idx], (height, width)),
+                                      lambda idx: leaves_background(len(idx), (height, width), device))):
+                idx = (family == k).nonzero()[:, 0]
+                if len(idx):  # each family is drawn only for its own images
+                    image[idx] = draw(idx)
+            image = image.clamp(0, 255)
             return image, torch.where(family.view(-1, 1) == 2, image.mean(dim=(2, 3)), base)
         if self.background_mode == 'natural':
             image = natural_images(batch_size, (height, width), device)
