@@ -76,9 +76,8 @@ class SubsetValLoop(ValLoop):
         print_log(f'Validating on {len(self.dataloader.dataset)} of {total} val images'
                   + (' (a fixed subset; the whole split runs after the last iteration)' if subset else ''),
                   logger='current')
-        scoped = [m for m in self.evaluator.metrics if hasattr(m, 'img_ids')] if subset else []
-        if self.subset_img_ids is None or None in self.subset_img_ids:
-            scoped = []
+        known_ids = self.subset_img_ids is not None and None not in self.subset_img_ids
+        scoped = [m for m in self.evaluator.metrics if hasattr(m, 'img_ids')] if subset and known_ids else []
         for metric in scoped:
             metric.img_ids = list(self.subset_img_ids)
         try:
