@@ -12,10 +12,56 @@ Built-in taps:
   ``(cls_scores, bbox_preds[, centernesses])``, lists over levels);
 * classification: ``'logits'`` (N, K).
 """
-from typing import Dict, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+
+
+@contextmanager
+def features_given(model: nn.Module, feats: tuple) -> Iterator[None]:
+    """Make ``model.extract_feat`` return ``feats`` (already computed) for the duration.
+
+    MMDetection's ``loss`` / ``predict`` start with ``self.extract_feat(inputs)``;
+    with this, a two-stage (or any) detector's own ``loss`` / ``predict`` run
+    their heads on the features a step already has, instead of running the
+    backbone and neck a second time. The instance attribute shadows the
+    method and is removed on exit. ``feats=None`` changes nothing.
+    """
+    if feats is None:
+        yield
+        return
+    model.extract_feat = lambda inputs: feats
+    try:
+        yield
+    finally:
+        del model.extract_feat
+
+
+def add_box_masks(model: nn.Module, data_samples: list) -> list:
+    """Give ``gt_instances`` box-filled masks when ``model`` has a mask head and they have none.
+
+    A sampled layout has boxes only; a Mask R-CNN teacher's ``loss`` needs
+    instance masks. Each box's mask is the box itself (``BitmapMasks``, H x W
+    of the image): the least the layout says about an object's extent. Samples
+    are changed in place and returned.
+    """
+    if not getattr(getattr(model, 'roi_head', None), 'with_mask', False):
+        return data_samples
+    from mmdet.structures.mask import BitmapMasks
+    for sample in data_samples:
+        gt = sample.gt_instances
+        if 'masks' in gt:
+            continue
+        h, w = sample.metainfo['img_shape']
+        boxes = gt.bboxes.detach().cpu().numpy()
+        masks = np.zeros((len(boxes), h, w), dtype=np.uint8)
+        for mask, (x1, y1, x2, y2) in zip(masks, boxes):
+            mask[max(int(y1), 0):int(np.ceil(y2)), max(int(x1), 0):int(np.ceil(x2))] = 1
+        gt.masks = BitmapMasks(masks, h, w)
+    return data_samples
 
 
 class DetectionTask:
@@ -43,8 +89,9 @@ class DetectionTask:
     def predict(self, model: nn.Module, out: Dict[str, object], inputs: Tensor) -> list:
         """Post-processed detections, decoded from ``forward``'s outputs when possible.
 
-        A one-stage detector's raw head outputs are decoded directly (no second
-        forward pass); other detectors run ``model.predict``.
+        A one-stage detector's raw head outputs are decoded directly; other
+        detectors run ``model.predict`` on ``out['feats']``. Neither runs the
+        backbone a second time.
 
         Args:
             model (nn.Module): The detector ``out`` came from.
@@ -56,7 +103,8 @@ class DetectionTask:
         """
         samples = self.data_samples(inputs)
         if '_head_raw' not in out or not hasattr(model.bbox_head, 'predict_by_feat'):
-            return model.predict(inputs, samples, rescale=False)
+            with features_given(model, out.get('feats')):
+                return model.predict(inputs, samples, rescale=False)
         results = model.bbox_head.predict_by_feat(
             *out['_head_raw'], batch_img_metas=[s.metainfo for s in samples], rescale=False)
         return model.add_pred_to_datasample(samples, results)
@@ -67,7 +115,9 @@ class DetectionTask:
         A one-stage detector's loss is computed from the raw head outputs
         ``forward`` already has (``bbox_head.loss_by_feat``, exactly what
         ``bbox_head.loss`` does after its own forward), so the network does not
-        run a second time; other detectors run ``model.loss``.
+        run a second time; other detectors (two-stage) run ``model.loss`` on
+        ``out['feats']`` (:func:`features_given`), with box-filled masks for a
+        mask head (:func:`add_box_masks`).
 
         Args:
             model (nn.Module): The detector ``out`` came from.
@@ -78,7 +128,8 @@ class DetectionTask:
             dict: the detector's loss dict.
         """
         if '_head_raw' not in out or not hasattr(model.bbox_head, 'loss_by_feat'):
-            return model.loss(out['_inputs'], data_samples)
+            with features_given(model, out.get('feats')):
+                return model.loss(out['_inputs'], add_box_masks(model, data_samples))
         from mmdet.models.utils import unpack_gt_instances
         gt_instances, gt_instances_ignore, img_metas = unpack_gt_instances(data_samples)
         return model.bbox_head.loss_by_feat(*out['_head_raw'], gt_instances, img_metas, gt_instances_ignore)

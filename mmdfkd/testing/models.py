@@ -1,6 +1,7 @@
 """Tiny models and distiller configs that run in seconds on a CPU, shared by the tests.
 
 * :func:`tiny_fcos`: a ViTDet-style FCOS for 64x64 images;
+* :func:`tiny_mask_rcnn`: the same backbone and neck with a Mask R-CNN head;
 * :func:`tiny_classifier`: a timm ViT classifier for 32x32 images;
 * :func:`det_distiller_cfg`: a detection :class:`~mmdfkd.models.DataFreeDistiller`
   config between them (its teacher checkpoint written to a folder), with every
@@ -9,6 +10,7 @@
   optimizer wrappers and compare weights before and after a step.
 """
 import torch
+from mmengine.config import ConfigDict
 
 from mmdfkd.engine.optim import DataFreeOptimWrapperConstructor
 from mmdfkd.registry import MODELS
@@ -33,6 +35,52 @@ def tiny_fcos(embed_dim: int = 32, neck: int = 32, depth: int = 2) -> dict:
                        loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
         test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.6),
                       max_per_img=20))
+
+
+def tiny_mask_rcnn(embed_dim: int = 32, neck: int = 32, depth: int = 2, with_mask: bool = True) -> dict:
+    """A two-stage ViTDet for 64x64 inputs: :func:`tiny_fcos`' backbone and neck, RPN + RoI box (+ mask) head."""
+    model = tiny_fcos(embed_dim, neck, depth)
+    del model['bbox_head'], model['test_cfg']
+    roi_extractor = dict(type='SingleRoIExtractor', roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
+                         out_channels=neck, featmap_strides=[8, 16, 32])
+    roi_head = dict(
+        type='StandardRoIHead', bbox_roi_extractor=roi_extractor,
+        bbox_head=dict(type='Shared2FCBBoxHead', in_channels=neck, fc_out_channels=32, roi_feat_size=7,
+                       num_classes=10, reg_class_agnostic=False,
+                       bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4,
+                                       target_stds=[0.1, 0.1, 0.2, 0.2]),
+                       loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+                       loss_bbox=dict(type='L1Loss', loss_weight=1.0)))
+    if with_mask:
+        roi_head.update(
+            mask_roi_extractor=dict(roi_extractor, roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0)),
+            mask_head=dict(type='FCNMaskHead', num_convs=1, in_channels=neck, conv_out_channels=16, num_classes=10,
+                           loss_mask=dict(type='CrossEntropyLoss', use_mask=True, loss_weight=1.0)))
+    assigner = dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
+                    match_low_quality=True, ignore_iof_thr=-1)
+    proposals = dict(nms_pre=200, max_per_img=50, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)
+    model.update(
+        type='MaskRCNN' if with_mask else 'FasterRCNN',
+        rpn_head=dict(type='RPNHead', in_channels=neck, feat_channels=neck,
+                      anchor_generator=dict(type='AnchorGenerator', scales=[2], ratios=[1.0], strides=[8, 16, 32]),
+                      bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[1.0] * 4),
+                      loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+                      loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+        roi_head=roi_head,
+        train_cfg=dict(
+            rpn=dict(assigner=dict(assigner, pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3),
+                     sampler=dict(type='RandomSampler', num=32, pos_fraction=0.5, neg_pos_ub=-1,
+                                  add_gt_as_proposals=False),
+                     allowed_border=-1, pos_weight=-1, debug=False),
+            rpn_proposal=proposals,
+            rcnn=dict(assigner=assigner,
+                      sampler=dict(type='RandomSampler', num=32, pos_fraction=0.25, neg_pos_ub=-1,
+                                   add_gt_as_proposals=True),
+                      mask_size=28, pos_weight=-1, debug=False)),
+        test_cfg=dict(rpn=proposals,
+                      rcnn=dict(score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5), max_per_img=20,
+                                mask_thr_binary=0.5)))
+    return ConfigDict(model)  # mmdet's two-stage detectors read train_cfg.rpn as attributes
 
 
 def tiny_classifier(embed_dim: int = 32) -> dict:
