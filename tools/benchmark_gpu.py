@@ -1,6 +1,6 @@
 """Time full-size data-free distillation iterations and their peak GPU memory.
 
-    python tools/benchmark_gpu.py [configs/dfkd_vitdet-b_vit-s_coco.py] [--iters 5] [--warmup 2]
+    python tools/benchmark_gpu.py [configs/dfkd_vitdet-b-mask-rcnn_vit-s_coco.py] [--iters 5] [--warmup 2]
         [--random-teacher] [--cfg-options k=v ...]
 
 On one GPU, builds the config's distiller at its own sizes (1024 px for the COCO config), runs
@@ -23,7 +23,7 @@ from mmengine.config import Config, DictAction
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
-DEFAULT_CONFIG = 'configs/dfkd_vitdet-b_vit-s_coco.py'
+DEFAULT_CONFIG = 'configs/dfkd_vitdet-b-mask-rcnn_vit-s_coco.py'
 
 
 def parse_args() -> argparse.Namespace:

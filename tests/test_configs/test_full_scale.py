@@ -3,9 +3,11 @@
 * configs/teachers/vitdet-b_mask-rcnn_coco.py builds ViTDet-B Mask R-CNN as released (checked
   at full size: ViT-B/16 at 1024 px, 14x14 windows, global blocks 2, 5, 8, 11, 111M parameters as
   the model cards list, once the position table is counted at its pretraining size);
-* configs/dfkd_vitdet-b_vit-s_coco.py runs one data-free iteration through MMEngine's Runner, then
-  scores the student with CocoMetric on a real-format COCO val set, at 64 px instead of 1024 (the
-  full-depth ViT-B teacher and ViT-S student, 2x2 windows on the 4x4 token grid).
+* configs/dfkd_vitdet-b-mask-rcnn_vit-s_coco.py (the released Mask R-CNN teacher) and
+  configs/dfkd_vitdet-b_vit-s_coco.py (an FCOS ViTDet-B teacher) each run one data-free iteration
+  through MMEngine's Runner, then score the student with CocoMetric on a real-format COCO val set,
+  at 64 px instead of 1024 (the full-depth ViT-B teacher and ViT-S student, 2x2 windows on the 4x4
+  token grid).
 
 Full-size iterations need a GPU: tools/benchmark_gpu.py.
 """
@@ -25,7 +27,7 @@ from mmdfkd.registry import MODELS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MASK_RCNN_TEACHER = 'configs/teachers/vitdet-b_mask-rcnn_coco.py'
-COCO_DFKD = 'configs/dfkd_vitdet-b_vit-s_coco.py'
+COCO_DFKD = ('configs/dfkd_vitdet-b-mask-rcnn_vit-s_coco.py', 'configs/dfkd_vitdet-b_vit-s_coco.py')
 SIZE = 64
 
 
@@ -75,17 +77,19 @@ def write_coco_val(root: str) -> None:
                        categories=[dict(id=i + 1, name=n) for i, n in enumerate(classes)]), f)
 
 
-def small_coco_dfkd(tmp_path) -> Config:
-    """The COCO distillation config at SIZE px, one step per phase, a random teacher, val on write_coco_val."""
+def small_coco_dfkd(tmp_path, config: str) -> Config:
+    """A COCO distillation config at SIZE px, one step per phase, a random teacher, val on write_coco_val."""
     root = tmp_path / 'coco'
     (root / 'annotations').mkdir(parents=True)
     (root / 'val2017').mkdir()
     write_coco_val(str(root))
-    cfg = Config.fromfile(COCO_DFKD)
+    cfg = Config.fromfile(config)
     small_vit = {'backbone.img_size': SIZE, 'backbone.window_size': 2}
     teacher_options = {f'model.{k}': v for k, v in small_vit.items()}
-    teacher_options.update({'model.backbone.init_cfg': None, 'model.test_cfg.score_thr': 0.0})
     teacher_cfg = Config.fromfile(cfg.model.teacher.config)
+    two_stage = 'roi_head' in teacher_cfg.model
+    score_thr = 'model.test_cfg.rcnn.score_thr' if two_stage else 'model.test_cfg.score_thr'
+    teacher_options.update({'model.backbone.init_cfg': None, score_thr: 0.0})
     teacher_cfg.merge_from_dict(teacher_options)
     checkpoint = str(tmp_path / 'teacher.pth')
     torch.save({'state_dict': MODELS.build(teacher_cfg.model).state_dict()}, checkpoint)
@@ -113,9 +117,10 @@ def small_coco_dfkd(tmp_path) -> Config:
     return cfg
 
 
-def test_coco_config_runs_one_data_free_iteration_and_validates(tmp_path):
+@pytest.mark.parametrize('config', COCO_DFKD)
+def test_coco_config_runs_one_data_free_iteration_and_validates(tmp_path, config):
     torch.manual_seed(0)
-    runner = Runner.from_cfg(small_coco_dfkd(tmp_path))
+    runner = Runner.from_cfg(small_coco_dfkd(tmp_path, config))
     teacher0 = {k: v.clone() for k, v in runner.model.teacher.state_dict().items()}
     student0 = {k: v.clone() for k, v in runner.model.student.state_dict().items()}
     runner.train()

@@ -260,3 +260,22 @@ def test_unknown_layout_names_the_choices():
     with pytest.raises(ValueError, match='mmdet-vitdet'):
         convert_state_dict({}, tiny_teacher(), 'timm')
     assert LAYOUTS == ('mmdfkd', 'mmdet-vitdet', 'detectron2-vitdet')
+
+
+@pytest.mark.parametrize('layout, reference, wrapper', [('mmdet-vitdet', mmdet_reference, 'state_dict'),
+                                                        ('detectron2-vitdet', detectron2_reference, 'model')])
+def test_each_layouts_config_loads_its_projects_checkpoint_into_the_released_teacher(layout, reference, wrapper,
+                                                                                      tmp_path):
+    project = layout.split('-')[0]
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', f'dfkd_vitdet-b-mask-rcnn_vit-s_coco_from-{project}.py'))
+    assert osp.join(REPO_ROOT, cfg.model.teacher.config) == TEACHER_CONFIG
+    assert cfg.model.teacher.checkpoint_layout == layout
+    state, names = reference()
+    path = str(tmp_path / 'released.pth')
+    torch.save({wrapper: state}, path)
+    teacher = tiny_teacher()
+    DataFreeDistiller.load_teacher_weights(teacher, path, layout=cfg.model.teacher.checkpoint_layout)
+    ours = teacher.state_dict()
+    for theirs, name in names.items():
+        if not theirs.endswith('pos_embed'):
+            assert torch.equal(ours[name], state[theirs]), name
