@@ -50,6 +50,10 @@ GENERATOR_CONFIGS = {
     'dfkd_vitdet-tiny_vit-pico_digits-det_vit-gen.py':
     (DET_CONV, GENERATOR_AND_SCHEDULE + ('model.priors.attn', 'model.teacher.cfg_options', 'model.teacher_taps',
                                          'attn_blocks')),
+    # the headline's sprite composition with mattes drawn by the transformer, plus its attention prior
+    'dfkd_vitdet-tiny_vit-pico_digits-det_sprite-vit-gen.py':
+    ('dfkd_vitdet_tiny.py', GENERATOR_AND_SCHEDULE + ('model.priors.attn', 'model.teacher.cfg_options',
+                                                      'model.teacher_taps', 'attn_blocks')),
 }
 
 

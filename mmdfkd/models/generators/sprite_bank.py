@@ -258,7 +258,7 @@ class SpriteBankGenerator(BaseGenerator):
             raise ValueError('SpriteBankGenerator renders a layout: give the distiller a layout_sampler '
                              f'(got {"no layout" if layout is None else f"{len(layout)} layouts"} for '
                              f'{batch_size} images).')
-        device = self.alpha_logits.device
+        device = next(self.parameters()).device
         styles = None
         if self.background_mode == 'styles':
             styles = torch.stack([item['style'].view(()) if 'style' in item else torch.randint(0, self.num_styles, ())
@@ -271,10 +271,7 @@ class SpriteBankGenerator(BaseGenerator):
             labels = item['labels'].long()
             if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
                 raise ValueError(f'layout labels must lie in [0, {self.num_classes}), got {labels.tolist()}')
-            picks = torch.randint(0, self.sprites_per_class, (len(labels), )).tolist()
-            if self.mix:
-                mates = torch.randint(0, self.sprites_per_class, (len(labels), )).tolist()
-                weights = torch.rand(len(labels)).tolist()
+            alpha_logits, colour_logits = self.object_logits(labels)
             inks = self.random_ink(base[i].detach().expand(len(labels), 3)) if self.ink == 'random' else None
             if self.ink == 'natural':
                 inks = torch.rand(len(labels), 3, device=device) * 255
@@ -286,19 +283,12 @@ class SpriteBankGenerator(BaseGenerator):
                         torch.rand(len(labels), 3, device=device) * 255)
                 textured = [ink_family == 'texture'] * len(labels)
                 texture = natural_images(1, (height, width), device)[0] if ink_family == 'texture' else None
-            for j, (box, label) in enumerate(zip(item['bboxes'].tolist(), labels.tolist())):
+            for j, box in enumerate(item['bboxes'].tolist()):
                 x0, y0 = max(0, int(math.floor(box[0]))), max(0, int(math.floor(box[1])))
                 x1, y1 = min(width, int(math.ceil(box[2]))), min(height, int(math.ceil(box[3])))
                 if x1 <= x0 or y1 <= y0:
                     continue
-                alpha_logits = self.alpha_logits[label, picks[j]]
-                colour_logits = None if self.colour_logits is None else self.colour_logits[label, picks[j]]
-                if self.mix:
-                    w = weights[j]
-                    alpha_logits = w * alpha_logits + (1 - w) * self.alpha_logits[label, mates[j]]
-                    if colour_logits is not None:
-                        colour_logits = w * colour_logits + (1 - w) * self.colour_logits[label, mates[j]]
-                alpha = torch.sigmoid(alpha_logits)
+                alpha = torch.sigmoid(alpha_logits[j])
                 if self.opaque:
                     alpha = alpha / alpha.amax().clamp(min=1e-6)
                 alpha = F.interpolate(alpha[None], size=(y1 - y0, x1 - x0), mode='bilinear', align_corners=False)[0]
@@ -308,7 +298,7 @@ class SpriteBankGenerator(BaseGenerator):
                     colour = inks[j].view(3, 1, 1)
                 else:
                     colour = 255 * torch.sigmoid(F.interpolate(
-                        colour_logits[None], size=(y1 - y0, x1 - x0), mode='bilinear', align_corners=False)[0])
+                        colour_logits[j][None], size=(y1 - y0, x1 - x0), mode='bilinear', align_corners=False)[0])
                 if self.max_rotation > 0 or self.max_shear > 0:
                     alpha, colour = self._warp(alpha, colour)
                 # Pad the blended patch into a full-size delta: keeps the graph free of in-place writes.
@@ -320,6 +310,31 @@ class SpriteBankGenerator(BaseGenerator):
         if self.grey:
             out = torch.einsum('nchw,c->nhw', out, out.new_tensor(LUMA))[:, None].expand(-1, 3, -1, -1)
         return out
+
+    def object_logits(self, labels: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """The mattes of one image's objects: a random stored sprite of each one's class.
+
+        With ``mix``, each is a random blend of two sprites of its class.
+
+        Args:
+            labels (Tensor): (k,) classes of the image's objects.
+
+        Returns:
+            tuple[Tensor, Tensor | None]: (k, 1, s, s) alpha logits and, with
+            ``ink='learned'``, (k, 3, s, s) colour logits.
+        """
+        labels = labels.to(self.alpha_logits.device)
+        picks = torch.randint(0, self.sprites_per_class, (len(labels), )).to(labels.device)
+        alpha, colour = self.alpha_logits[labels, picks], None
+        if self.colour_logits is not None:
+            colour = self.colour_logits[labels, picks]
+        if self.mix:
+            mates = torch.randint(0, self.sprites_per_class, (len(labels), )).to(labels.device)
+            weights = torch.rand(len(labels)).to(alpha).view(-1, 1, 1, 1)
+            alpha = weights * alpha + (1 - weights) * self.alpha_logits[labels, mates]
+            if colour is not None:
+                colour = weights * colour + (1 - weights) * self.colour_logits[labels, mates]
+        return alpha, colour
 
     def _warp(self, alpha: Tensor, colour: Tensor) -> Tuple[Tensor, Tensor]:
         """Rotate and shear one object's (1, h, w) alpha (outside: transparent) and its colour."""
