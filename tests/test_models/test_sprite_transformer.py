@@ -64,3 +64,18 @@ def test_train_step_updates_the_network_and_student_never_the_teacher(tmp_path):
     assert changed(generator0, model.generator) and changed(student0, model.student)
     assert not changed(teacher0, model.teacher)
     assert isinstance(MODELS.get('SpriteTransformerGenerator'), type)
+
+
+def test_prototypes_start_at_zero_and_shape_every_object_of_their_class():
+    torch.manual_seed(0)
+    plain_gen = small()
+    torch.manual_seed(1)
+    plain, _ = plain_gen.object_logits(torch.tensor([4, 4]))
+    torch.manual_seed(0)
+    gen = small(prototypes=True)
+    assert gen.prototypes.shape == (10, 1, 8, 8) and not gen.prototypes.any()
+    torch.manual_seed(1)
+    mattes, _ = gen.object_logits(torch.tensor([4, 4]))
+    assert torch.allclose(mattes, plain)  # zero prototypes: the network's mattes alone
+    mattes.sum().backward()
+    assert gen.prototypes.grad[4].abs().sum() > 0 and gen.prototypes.grad[3].abs().sum() == 0
