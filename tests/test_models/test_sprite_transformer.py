@@ -33,9 +33,9 @@ def test_objects_are_composited_only_inside_their_boxes():
     gen = small(background='random', ink='random', opaque=True, noise_std=(0.0, 0.0), field_std=(0.0, 0.0))
     layout = [dict(bboxes=torch.tensor([[8., 8., 40., 40.]]), labels=torch.tensor([2]))]
     torch.manual_seed(1)
-    image = gen(1, layout)
+    image = gen(1, layout).detach()
     torch.manual_seed(1)
-    empty = gen(1, [dict(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))])
+    empty = gen(1, [dict(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))]).detach()
     assert image.shape == (1, 3, 64, 64) and 0 <= float(image.min()) and float(image.max()) <= 255
     outside = torch.ones(64, 64, dtype=torch.bool)
     outside[8:40, 8:40] = False
