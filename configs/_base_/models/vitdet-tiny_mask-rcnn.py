@@ -2,39 +2,25 @@
 # mask head optional), sized for 128x128 Digits-Det. The plain ViT and SimpleFPN are those of
 # vitdet-tiny_fcos.py (patch 8, windowed + global attention; strides 8, 16, 32), so the two
 # teachers differ only in the head. Digits-Det has no instance masks, so this base has no mask
-# head; `with_mask_head` in a child config adds ViTDet's FCN mask head (a data-free run then
-# gives the teacher box-filled masks of the sampled layout, DetectionTask.data_samples).
+# head; a child config may add ViTDet's (`roi_head.mask_roi_extractor` and `roi_head.mask_head`,
+# as configs/teachers/vitdet-b_mask-rcnn_coco.py), and a data-free run then gives the teacher
+# box-filled masks of the sampled layout (mmdfkd.models.tasks.add_box_masks).
 # Lighter than ViTDet-B's head for a 2-core CPU: a 2-fc box head (ViTDet: 4 conv + 1 fc) and
 # 128 sampled RoIs per image (ViTDet: 512).
-embed_dim = 192
-neck_channels = 128
+_base_ = ['./vitdet-tiny_fcos.py']
+
 num_classes = 10
 
 model = dict(
+    _delete_=True,  # the FCOS head and its test_cfg go; the preprocessor, ViT and pyramid are the base's
     type='FasterRCNN',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=32),
-    backbone=dict(
-        type='ViT',
-        img_size=128,
-        patch_size=8,
-        embed_dim=embed_dim,
-        depth=6,
-        num_heads=3,
-        window_size=8,
-        global_attn_indexes=(2, 5),
-        drop_path_rate=0.0,
-        use_rel_pos=True),
-    neck=dict(type='SimpleFPN', in_channels=embed_dim, out_channels=neck_channels, scale_factors=(1.0, 0.5),
-              num_outs=3),
+    data_preprocessor={{_base_.model.data_preprocessor}},
+    backbone={{_base_.model.backbone}},
+    neck={{_base_.model.neck}},
     rpn_head=dict(
         type='RPNHead',
-        in_channels=neck_channels,
-        feat_channels=neck_channels,
+        in_channels={{_base_.neck_channels}},
+        feat_channels={{_base_.neck_channels}},
         num_convs=2,  # as ViTDet
         # Anchors of 16 and 32 px at stride 8, 32 and 64 at 16, 64 and 128 at 32: the range the
         # FCOS teacher's regress ranges cover at these strides.
@@ -47,11 +33,11 @@ model = dict(
         bbox_roi_extractor=dict(
             type='SingleRoIExtractor',
             roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
-            out_channels=neck_channels,
+            out_channels={{_base_.neck_channels}},
             featmap_strides=[8, 16, 32]),
         bbox_head=dict(
             type='Shared2FCBBoxHead',
-            in_channels=neck_channels,
+            in_channels={{_base_.neck_channels}},
             fc_out_channels=256,
             roi_feat_size=7,
             num_classes=num_classes,
