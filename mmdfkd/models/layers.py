@@ -31,9 +31,13 @@ class LN2d(nn.Module):
             x (Tensor): (N, C, H, W).
 
         Returns:
-            Tensor: (N, C, H, W).
+            Tensor: (N, C, H, W), contiguous.
         """
         x = x.permute(0, 2, 3, 1)
         # weight.shape, not x.shape[-1:]: a constant when traced, so that ONNX export works
         x = F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
+        # Back to contiguous NCHW: a permuted view has channels-last strides, and ops that index
+        # raw NCHW memory read it wrongly. mmcv's RoIAlign does (its CPU kernel returned features
+        # unrelated to the box: a two-stage head on this neck could not learn; see
+        # tests/test_models/test_layers.py).
+        return x.permute(0, 3, 1, 2).contiguous()
