@@ -37,7 +37,7 @@ class LN2d(nn.Module):
         # weight.shape, not x.shape[-1:]: a constant when traced, so that ONNX export works
         x = F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
         # Back to contiguous NCHW: a permuted view has channels-last strides, and ops that index
-        # raw NCHW memory read it wrongly. mmcv's RoIAlign does (its CPU kernel returned features
-        # unrelated to the box: a two-stage head on this neck could not learn; see
-        # tests/test_models/test_layers.py).
+        # raw NCHW memory read it wrongly. mmcv's RoIAlign does (open-mmlab/mmcv issue 2203): it
+        # pooled features unrelated to the box, and a two-stage head on this neck could not learn
+        # (tests/test_models/test_necks.py).
         return x.permute(0, 3, 1, 2).contiguous()
