@@ -11,7 +11,8 @@ from mmdfkd.analysis import (
     complexity,
     latency_report,
 )
-from mmdfkd.testing import write_tiny_benchmark
+from mmdfkd.registry import MODELS
+from mmdfkd.testing import tiny_mask_rcnn, write_tiny_benchmark
 
 
 @pytest.fixture
@@ -24,6 +25,14 @@ def test_complexity_counts_params_and_flops(tiny_cfg):
     info_T, info_S = complexity(teacher, (64, 64)), complexity(student, (64, 64))
     assert info_T['params'] == sum(p.numel() for p in teacher.parameters())
     assert 0 < info_S['flops'] < info_T['flops'] and info_S['params'] < info_T['params']
+
+
+def test_complexity_of_a_two_stage_detector_counts_its_roi_heads():
+    # its tensor forward needs image shapes (the RPN decodes proposals): it once raised instead
+    boxes_only = complexity(MODELS.build(tiny_mask_rcnn(with_mask=False)), (64, 64))
+    with_masks = complexity(MODELS.build(tiny_mask_rcnn(with_mask=True)), (64, 64))
+    assert 0 < boxes_only['flops'] < with_masks['flops']
+    assert boxes_only['params'] < with_masks['params']
 
 
 def test_compare_latency_returns_medians_and_restores_threads(tiny_cfg):
