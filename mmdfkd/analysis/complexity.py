@@ -18,16 +18,19 @@ from mmdfkd.models.distiller import DISTILLER_TYPES, DataFreeDistiller
 def tensor_forward(model: nn.Module) -> Callable[[Tensor], object]:
     """``model(x, mode='tensor')`` for MMEngine models, ``model(x)`` for anything else.
 
-    A two-stage detector's tensor forward reads image shapes from its data samples (the RPN
-    decodes proposals); it gets empty ones of the batch's shape, as a synthetic batch has.
+    A detector gets empty data samples of the batch's shape, as a synthetic batch has: a
+    two-stage detector's tensor forward reads image shapes from them (the RPN decodes
+    proposals); a one-stage one ignores them.
     """
+    from mmdet.models.detectors import BaseDetector
     from mmengine.model import BaseModel
-    if not isinstance(model, BaseModel):
-        return model
-    if getattr(model, 'with_rpn', False):
-        from mmdfkd.models.tasks import DetectionTask
+
+    from mmdfkd.models.tasks import DetectionTask
+    if isinstance(model, BaseDetector):
         return lambda x: model(x, DetectionTask.data_samples(x), mode='tensor')
-    return lambda x: model(x, mode='tensor')
+    if isinstance(model, BaseModel):
+        return lambda x: model(x, mode='tensor')
+    return model
 
 
 def input_size_of(cfg: Config) -> Tuple[int, int]:
