@@ -9,12 +9,15 @@ VAL_INTERVAL iterations and logs, with every validation, the seconds of training
 (validation time excluded) and the synthetic images drawn (``TrainTimeHook``). A run ends at its
 ``max_iters`` or at the first validation past ``--budget-min`` minutes of training, whichever
 comes first. The teacher is scored once on the same real val split. The markdown table (metric at
-the end, training time to each ``--targets`` fraction of the teacher's metric with the speed-up
-against the first run, synthetic images per second) is printed and written to
+the end, metric at ``--budget-min`` minutes of training, the equal-budget comparison whatever each
+run's schedule, training time to each ``--targets`` fraction of the teacher's metric with the
+speed-up against the first run, synthetic images per second) is printed and written to
 ``<work-dir>/results.md``; every run's curve goes to ``<work-dir>/<name>.json``.
 ``CONFIG@RUN_DIR`` trains nothing: it reads the curve of a
 finished run of CONFIG in RUN_DIR (one that logged with ``TrainTimeHook``, e.g. the headline's
-``tools/train.py`` or ``tools/run_pipeline.py`` distill stage).
+``tools/train.py`` or ``tools/run_pipeline.py`` distill stage); its seed is read from the config it
+dumped, several ``@RUN_DIR`` of one config give a mean ± std row, and a ``*`` marks what was read
+off its subset validations.
 
 Not a test: each run trains for up to the budget. Needs the teacher checkpoints the configs name.
 """
@@ -41,7 +44,8 @@ def parse_args() -> argparse.Namespace:
                              'the reference for the speed-up '
                              f'(default: {" ".join(DEFAULT_RUNS)})')
     parser.add_argument('--budget-min', type=float, default=30.0,
-                        help='stop a run at the first validation past this many minutes of training')
+                        help='stop a run at the first validation past this many minutes of training; the table gives '
+                             'every run\'s metric at this much training (the equal budget)')
     parser.add_argument('--targets', type=float, nargs='+', default=[0.5, 0.8, 0.9],
                         help="report the training time to these fractions of the teacher's metric")
     parser.add_argument('--work-dir', default='work_dirs/benchmark_generators', help='one sub-folder per run')

@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-from .logs import images_per_second, read_scalars, time_to_target, timed_curve
+from .logs import first_reaching, images_per_second, metric_at, read_scalars, time_to_target, timed_curve
 from .runs import teacher_score, with_train_timer
 
 METRIC_KEYS = ('coco/bbox_mAP', 'accuracy/top1')
@@ -64,7 +64,13 @@ def prepare(config: str, val_interval: Optional[int], budget_min: float, work_di
 
 
 def finished_run(spec: str) -> dict:
-    """The row of ``CONFIG@RUN_DIR``: the curve a finished run logged with ``TrainTimeHook``."""
+    """The row of ``CONFIG@RUN_DIR``: the curve a finished run logged with ``TrainTimeHook``.
+
+    The seed and the validation loop come from the config the run dumped into
+    RUN_DIR (``CONFIG`` itself when it dumped none). ``subset_val`` is true when
+    the validations before the last scored a fixed subset (``SubsetValLoop``),
+    so that the table can mark the times read off them.
+    """
     config, _, run_dir = spec.partition('@')
     cfg = Config.fromfile(config)
     key = metric_key(cfg)
@@ -72,8 +78,17 @@ def finished_run(spec: str) -> dict:
     if not curve:
         raise FileNotFoundError(f'{spec}: no validation with train_s in {run_dir}/*/vis_data/scalars.json; '
                                 'the run needs TrainTimeHook in its custom_hooks.')
+    dumped = osp.join(run_dir, osp.basename(config))
+    run_cfg = Config.fromfile(dumped) if osp.isfile(dumped) else cfg
+    seed = (run_cfg.get('randomness') or {}).get('seed')
     return dict(name=run_name(config), config=config, generator=cfg.model.generator.type, metric=key, curve=curve,
-                run_dir=run_dir, max_iters=int(cfg.train_cfg.max_iters), command=f'(finished run in {run_dir})')
+                run_dir=run_dir, max_iters=int(cfg.train_cfg.max_iters), command=f'(finished run in {run_dir})',
+                seed=seed, subset_val=(run_cfg.get('val_cfg') or {}).get('type') == 'SubsetValLoop')
+
+
+def _point_cell(row: dict, point: Optional[dict], text: str) -> str:
+    """``text`` with a ``*`` when ``point`` is a subset validation of ``row`` (not its last, full one)."""
+    return text + ('*' if row.get('subset_val') and point is not row['curve'][-1] else '')
 
 
 def run_one(spec: str, work_root: str, budget_min: float, threads: int = 1, cfg_options: Optional[dict] = None,
@@ -113,36 +128,50 @@ def run_one(spec: str, work_root: str, budget_min: float, threads: int = 1, cfg_
                 max_iters=int(cfg.train_cfg.max_iters), threads=threads, command=command, seed=seed)
 
 
-def markdown_table(rows: List[dict], teacher: float, targets: Sequence[float]) -> str:
+def _budget_header(label: str, budget_min: Optional[float]) -> str:
+    return '' if budget_min is None else f'{label} at {budget_min:g} min | '
+
+
+def markdown_table(rows: List[dict], teacher: float, targets: Sequence[float],
+                   budget_min: Optional[float] = None) -> str:
     """One row per run, one time column per target fraction of the teacher's metric.
 
     A time cell reads ``'12.0 min (4.0x)'``: training minutes to the first validation at or
     above ``target * teacher``, and in brackets the first row's time divided by this row's
-    (when both reached it).
+    (when both reached it). With ``budget_min``, a column gives each run's metric at the
+    last validation within that much training (:func:`~mmdfkd.analysis.logs.metric_at`),
+    the equal-budget comparison. A ``*`` marks a cell read off a subset validation.
     """
     label = 'mAP' if rows and rows[0]['metric'] == 'coco/bbox_mAP' else 'top-1'
     goals = [t * teacher for t in targets]
+    extra = int(budget_min is not None)
     lines = ['| generator (config) | ' + f'{label} at the end (iter) | / teacher | training time | '
+             + _budget_header(label, budget_min)
              + ' | '.join(f'time to {t:g}x teacher ({g:.3f})' for t, g in zip(targets, goals))
              + ' | synthetic images/s |',
-             '|---' * (5 + len(targets)) + '|']
+             '|---' * (5 + extra + len(targets)) + '|']
     references = [time_to_target(rows[0]['curve'], g) if rows else None for g in goals]
     for row in rows:
         curve = row['curve']
         name = f"{row['generator']} (`{row['config']}`)"
         if not curve:
-            lines.append(f'| {name} | failed |' + ' - |' * (3 + len(targets)))
+            lines.append(f'| {name} | failed |' + ' - |' * (3 + extra + len(targets)))
             continue
         last = curve[-1]
         cells = []
+        if budget_min is not None:
+            point = metric_at(curve, budget_min * 60)
+            cells.append('none yet' if point is None else
+                         _point_cell(row, point, f"{point['metric']:.3f} ({point['iter']})"))
         for goal, reference in zip(goals, references):
-            reached = time_to_target(curve, goal)
-            if reached is None:
+            point = first_reaching(curve, goal)
+            if point is None:
                 cells.append('not reached')
             elif reference is None or row is rows[0]:
-                cells.append(f'{reached / 60:.1f} min')
+                cells.append(_point_cell(row, point, f"{point['train_s'] / 60:.1f} min"))
             else:
-                cells.append(f'{reached / 60:.1f} min ({reference / reached:.1f}x)')
+                cells.append(_point_cell(row, point, f"{point['train_s'] / 60:.1f} min "
+                                                     f"({reference / point['train_s']:.1f}x)"))
         rate = images_per_second(curve)
         lines.append(f"| {name} | {last['metric']:.3f} ({last['iter']}) | {last['metric'] / teacher:.3f} | "
                      f"{last['train_s'] / 60:.1f} min | " + ' | '.join(cells)
@@ -156,38 +185,52 @@ def _mean_std(values: Sequence[float], fmt: str = '.3f') -> str:
     return f'{statistics.mean(values):{fmt}} ± {statistics.stdev(values):{fmt}}'
 
 
-def seed_summary_table(rows: List[dict], teacher: float, targets: Sequence[float]) -> str:
+def seed_summary_table(rows: List[dict], teacher: float, targets: Sequence[float],
+                       budget_min: Optional[float] = None) -> str:
     """One row per config over its seeds: mean ± std of the final metric, mean time to each target.
 
     A time cell reads ``'12.0 min (3/3)'``: the mean training minutes to the
-    target over the seeds that reached it, and how many of the seeds did.
+    target over the seeds that reached it, and how many of the seeds did. With
+    ``budget_min``, a column gives the mean ± std of the metric at that much
+    training over the seeds that had validated by then. A ``*`` marks a cell
+    read off a subset validation in any of the seeds.
     """
     label = 'mAP' if rows and rows[0]['metric'] == 'coco/bbox_mAP' else 'top-1'
     goals = [t * teacher for t in targets]
+    extra = int(budget_min is not None)
     lines = ['| generator (config) | seeds | ' + f'{label} at the end | / teacher | training time | '
+             + _budget_header(label, budget_min)
              + ' | '.join(f'time to {t:g}x teacher ({g:.3f})' for t, g in zip(targets, goals))
              + ' | synthetic images/s |',
-             '|---' * (6 + len(targets)) + '|']
+             '|---' * (6 + extra + len(targets)) + '|']
     for config in dict.fromkeys(row['config'] for row in rows):
         group = [row for row in rows if row['config'] == config]
-        done = [row['curve'] for row in group if row['curve']]
+        done = [row for row in group if row['curve']]
         name = f"{group[0]['generator']} (`{config}`)"
         seeds = ', '.join(str(row.get('seed')) for row in group)
         if not done:
-            lines.append(f'| {name} | {seeds} | failed |' + ' - |' * (3 + len(targets)))
+            lines.append(f'| {name} | {seeds} | failed |' + ' - |' * (3 + extra + len(targets)))
             continue
-        finals = [curve[-1]['metric'] for curve in done]
+        finals = [row['curve'][-1]['metric'] for row in done]
         cells = []
+        if budget_min is not None:
+            points = [(row, metric_at(row['curve'], budget_min * 60)) for row in done]
+            points = [(row, point) for row, point in points if point is not None]
+            star = '*' if any(_point_cell(row, point, '') for row, point in points) else ''
+            cells.append(f"{_mean_std([point['metric'] for _, point in points])}{star} "
+                         f"({len(points)}/{len(group)})" if points else f'none yet (0/{len(group)})')
         for goal in goals:
-            reached = [t for t in (time_to_target(curve, goal) for curve in done) if t is not None]
-            cells.append(f'{statistics.mean(reached) / 60:.1f} min ({len(reached)}/{len(group)})' if reached
-                         else f'not reached (0/{len(group)})')
-        rates = [r for r in (images_per_second(curve) for curve in done) if r is not None]
+            points = [(row, first_reaching(row['curve'], goal)) for row in done]
+            points = [(row, point) for row, point in points if point is not None]
+            star = '*' if any(_point_cell(row, point, '') for row, point in points) else ''
+            cells.append(f"{statistics.mean(point['train_s'] for _, point in points) / 60:.1f} min{star} "
+                         f"({len(points)}/{len(group)})" if points else f'not reached (0/{len(group)})')
+        rates = [r for r in (images_per_second(row['curve']) for row in done) if r is not None]
         failed = len(group) - len(done)
         lines.append(f'| {name} | {seeds}{f" ({failed} failed)" if failed else ""} | {_mean_std(finals)} | '
                      f'{_mean_std([f / teacher for f in finals])} | '
-                     f"{statistics.mean(curve[-1]['train_s'] for curve in done) / 60:.1f} min | " + ' | '.join(cells)
-                     + f" | {_mean_std(rates, '.2f') if rates else 'n/a'} |")
+                     f"{statistics.mean(row['curve'][-1]['train_s'] for row in done) / 60:.1f} min | "
+                     + ' | '.join(cells) + f" | {_mean_std(rates, '.2f') if rates else 'n/a'} |")
     return '\n'.join(lines)
 
 
@@ -225,21 +268,27 @@ def compare_generators(runs: Sequence[str], work_dir: str, budget_min: float = 3
                 with open(record) as f:
                     rows.append(json.load(f))
                 continue
-            rows.append(finished_run(spec) if '@' in spec else
-                        run_one(spec, work_dir, budget_min, threads, cfg_options, command, seed))
+            if '@' in spec:  # read from RUN_DIR every time; no record of its own
+                rows.append(finished_run(spec))
+                continue
+            rows.append(run_one(spec, work_dir, budget_min, threads, cfg_options, command, seed))
             with open(record, 'w') as f:
                 json.dump(rows[-1], f, indent=2)
     first = parse_run(runs[0].partition('@')[0])[0]
     teacher = teacher_score(first, osp.join(work_dir, 'teacher'), rows[0]['metric'])
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
-    tables = [markdown_table(rows, teacher, targets)]
-    if len(seeds) > 1:
-        tables = [seed_summary_table(rows, teacher, targets), '', 'Per run:', ''] + tables
+    tables = [markdown_table(rows, teacher, targets, budget_min)]
+    configs = [row['config'] for row in rows]
+    if len(set(configs)) < len(configs):  # some config ran more than once: seeds
+        tables = [seed_summary_table(rows, teacher, targets, budget_min), '', 'Per run:', ''] + tables
     text = '\n'.join(tables + [
         '',
         f'Teacher {teacher:.3f} on the same real val split. Training time excludes validation; synthetic images '
         f'are those drawn from the generator (per iteration one batch, plus one per fresh student batch) per '
-        f'second of training. Commit {commit or "unknown"}, {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.'
+        f'second of training. "{budget_min:g} min" is the equal budget: each run\'s metric at its last validation '
+        f'within {budget_min:g} min of training, whatever its schedule. * marks a time or metric read off a subset '
+        f'validation (a finished run validated with SubsetValLoop; its last validation is on the whole split). '
+        f'Commit {commit or "unknown"}, {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.'
     ]) + '\n'
     with open(osp.join(work_dir, 'results.md'), 'w') as f:
         f.write(text)

@@ -36,12 +36,25 @@ def timed_curve(records: Sequence[dict], metric: str) -> List[dict]:
             for r in records if 'train_s' in r and metric in r]
 
 
+def first_reaching(curve: Sequence[dict], target: float) -> Optional[dict]:
+    """The first validation whose metric is >= ``target``; ``None`` if none is."""
+    return next((point for point in curve if point['metric'] >= target), None)
+
+
 def time_to_target(curve: Sequence[dict], target: float) -> Optional[float]:
     """Training seconds at the first validation whose metric is >= ``target``; ``None`` if none is."""
-    for point in curve:
-        if point['metric'] >= target:
-            return point['train_s']
-    return None
+    point = first_reaching(curve, target)
+    return None if point is None else point['train_s']
+
+
+def metric_at(curve: Sequence[dict], seconds: float) -> Optional[dict]:
+    """The last validation at or before ``seconds`` of training (the point, not only its metric); ``None`` if none is.
+
+    Reading every run at the same training time compares generators at an equal budget whatever
+    their schedules, including runs that trained on past it.
+    """
+    before = [point for point in curve if point['train_s'] <= seconds]
+    return before[-1] if before else None
 
 
 def images_per_second(curve: Sequence[dict]) -> Optional[float]:

@@ -3,28 +3,30 @@ import pytest
 from mmengine.config import Config
 
 from mmdfkd.analysis import generator_comparison as benchmark_generators
-from mmdfkd.analysis import images_per_second, read_scalars, time_to_target, timed_curve, with_train_timer
+from mmdfkd.analysis import images_per_second, metric_at, read_scalars, time_to_target, timed_curve, with_train_timer
 from mmdfkd.engine import TrainTimeHook
 from mmdfkd.engine.launch import build_runner
 from mmdfkd.testing import write_tiny_cls_benchmark
 
 
-def _timed_run(tmp_path, max_iters: int, budget_s=None) -> tuple:
+def _timed_run(tmp_path, max_iters: int, budget_s=None, seed=0) -> tuple:
     config = write_tiny_cls_benchmark(tmp_path, max_iters=max_iters)['config']
     cfg = with_train_timer(Config.fromfile(config), val_interval=2, budget_s=budget_s)
     cfg.work_dir = str(tmp_path / 'run')
+    cfg.randomness = dict(seed=seed)
     build_runner(cfg).train()
     return timed_curve(read_scalars(cfg.work_dir), 'accuracy/top1'), config, cfg.work_dir
 
 
 def test_each_validation_logs_iteration_training_time_and_images(tmp_path):
-    curve, config, run_dir = _timed_run(tmp_path, max_iters=4)
+    curve, config, run_dir = _timed_run(tmp_path, max_iters=4, seed=7)
     assert [p['iter'] for p in curve] == [2, 4]
     assert 0 < curve[0]['train_s'] < curve[1]['train_s']
     assert [p['synthetic_images'] for p in curve] == [4, 8]  # batch 2, one batch drawn per iteration
     assert all(0.0 <= p['metric'] <= 1.0 for p in curve)
     row = benchmark_generators.finished_run(f'{config}@{run_dir}')  # the tool reads it back
     assert row['curve'] == curve and row['generator'] == 'ConvGenerator' and row['metric'] == 'accuracy/top1'
+    assert row['seed'] == 7 and row['subset_val'] is False  # from the config the run dumped, not CONFIG's
     with pytest.raises(FileNotFoundError, match='TrainTimeHook'):
         benchmark_generators.finished_run(f'{config}@{tmp_path / "elsewhere"}')
 
@@ -66,6 +68,29 @@ def test_time_to_target_and_images_per_second():
     assert images_per_second([]) is None
 
 
+def test_metric_at_a_budget_is_the_last_validation_within_it():
+    assert metric_at(CURVE, 150.0)['iter'] == 20
+    assert metric_at(CURVE, 180.0)['iter'] == 30
+    assert metric_at(CURVE, 59.0) is None
+
+
+def test_equal_budget_column_and_subset_validations_are_marked():
+    subset = dict(generator='SpriteBankGenerator', config='sprites.py', metric='coco/bbox_mAP', curve=CURVE,
+                  subset_val=True)
+    full = dict(subset, generator='ConvGenerator', config='conv.py', subset_val=False)
+    header, _, sprites, conv = benchmark_generators.markdown_table(
+        [subset, full], teacher=0.7, targets=[0.9], budget_min=2.5).splitlines()
+    assert '| training time | mAP at 2.5 min | time to 0.9x teacher (0.630) |' in header
+    # at 150 s the last validation is iteration 20 (0.7), a subset one for the sprite run
+    assert sprites.endswith('| 3.0 min | 0.700 (20)* | 2.0 min* | 1.33 |')
+    assert conv.endswith('| 3.0 min | 0.700 (20) | 2.0 min (1.0x) | 1.33 |')
+    early = benchmark_generators.markdown_table([full], teacher=0.7, targets=[0.9], budget_min=0.5)
+    assert '| none yet |' in early
+    # the last (whole-split) validation of a subset-validated run carries no mark
+    late = benchmark_generators.markdown_table([subset], teacher=0.7, targets=[0.9], budget_min=3.0)
+    assert '| 0.650 (30) |' in late
+
+
 def test_table_times_each_target_and_speed_up_against_the_first_row():
     slow = dict(generator='PixelBankGenerator', config='pixel.py', metric='coco/bbox_mAP', curve=CURVE)
     fast = dict(generator='SpriteBankGenerator', config='sprites.py', metric='coco/bbox_mAP',
@@ -101,3 +126,7 @@ def test_seed_table_gives_mean_and_std_and_how_many_seeds_reached_each_target():
     assert conv.startswith('| ConvGenerator (`conv.py`) | 0, 1, 2 | 0.620 ± 0.020 | 0.886 ± 0.029 | 4.0 min |')
     assert conv.endswith('| 2.0 min (3/3) | 4.0 min (1/3) | 0.83 ± 0.00 |')  # only 0.64 >= 0.9 * 0.7
     assert vit.startswith('| ViTGenerator (`vit.py`) | 0 | failed |')
+    budget = benchmark_generators.seed_summary_table(rows, teacher=0.7, targets=[0.5], budget_min=2.5)
+    conv = budget.splitlines()[2]
+    # at 150 s only the seeds that validated by then count: seeds 0 and 1, both at 0.5
+    assert '| 4.0 min | 0.500 ± 0.000 (2/3) |' in conv
