@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -86,9 +86,20 @@ def finished_run(spec: str) -> dict:
                 seed=seed, subset_val=(run_cfg.get('val_cfg') or {}).get('type') == 'SubsetValLoop')
 
 
-def _point_cell(row: dict, point: Optional[dict], text: str) -> str:
-    """``text`` with a ``*`` when ``point`` is a subset validation of ``row`` (not its last, full one)."""
-    return text + ('*' if row.get('subset_val') and point is not row['curve'][-1] else '')
+def _is_subset(row: dict, point: dict) -> bool:
+    """Whether ``point`` is a subset validation of ``row`` (a ``SubsetValLoop`` run's, not its last, full one)."""
+    return bool(row.get('subset_val')) and point is not row['curve'][-1]
+
+
+def _point_cell(row: dict, point: dict, text: str) -> str:
+    """``text`` with a ``*`` when ``point`` is a subset validation of ``row``."""
+    return text + ('*' if _is_subset(row, point) else '')
+
+
+def _seed_points(rows: Sequence[dict], pick: Callable[[List[dict]], Optional[dict]]) -> Tuple[list, str]:
+    """``(row, pick(row's curve))`` for the rows where ``pick`` finds a point, and ``'*'`` if any is a subset one."""
+    points = [(row, point) for row, point in ((row, pick(row['curve'])) for row in rows) if point is not None]
+    return points, '*' if any(_is_subset(row, point) for row, point in points) else ''
 
 
 def run_one(spec: str, work_root: str, budget_min: float, threads: int = 1, cfg_options: Optional[dict] = None,
@@ -214,15 +225,11 @@ def seed_summary_table(rows: List[dict], teacher: float, targets: Sequence[float
         finals = [row['curve'][-1]['metric'] for row in done]
         cells = []
         if budget_min is not None:
-            points = [(row, metric_at(row['curve'], budget_min * 60)) for row in done]
-            points = [(row, point) for row, point in points if point is not None]
-            star = '*' if any(_point_cell(row, point, '') for row, point in points) else ''
+            points, star = _seed_points(done, lambda curve: metric_at(curve, budget_min * 60))
             cells.append(f"{_mean_std([point['metric'] for _, point in points])}{star} "
                          f"({len(points)}/{len(group)})" if points else f'none yet (0/{len(group)})')
         for goal in goals:
-            points = [(row, first_reaching(row['curve'], goal)) for row in done]
-            points = [(row, point) for row, point in points if point is not None]
-            star = '*' if any(_point_cell(row, point, '') for row, point in points) else ''
+            points, star = _seed_points(done, lambda curve: first_reaching(curve, goal))
             cells.append(f"{statistics.mean(point['train_s'] for _, point in points) / 60:.1f} min{star} "
                          f"({len(points)}/{len(group)})" if points else f'not reached (0/{len(group)})')
         rates = [r for r in (images_per_second(row['curve']) for row in done) if r is not None]
@@ -259,17 +266,17 @@ def compare_generators(runs: Sequence[str], work_dir: str, budget_min: float = 3
     os.makedirs(work_dir, exist_ok=True)
     rows = []
     for spec in runs:
-        for seed in ([None] if '@' in spec else seeds):
-            name = run_name(parse_run(spec.partition('@')[0])[0]) + ('' if seed is None else f'_seed{seed}')
+        if '@' in spec:  # read from RUN_DIR every time; no record of its own
+            rows.append(finished_run(spec))
+            continue
+        for seed in seeds:
+            name = run_name(parse_run(spec)[0]) + ('' if seed is None else f'_seed{seed}')
             record = osp.join(work_dir, f'{name}.json')
-            if collect and '@' not in spec:
+            if collect:
                 if not osp.isfile(record):
                     raise FileNotFoundError(f'--collect: no {record}; run the benchmark for {spec} first')
                 with open(record) as f:
                     rows.append(json.load(f))
-                continue
-            if '@' in spec:  # read from RUN_DIR every time; no record of its own
-                rows.append(finished_run(spec))
                 continue
             rows.append(run_one(spec, work_dir, budget_min, threads, cfg_options, command, seed))
             with open(record, 'w') as f:
