@@ -1,5 +1,6 @@
 """DataFreeDistiller: synthesise images from a frozen teacher, distil a student on them."""
 import os.path as osp
+from collections import deque
 from typing import Dict, Optional, Tuple, Union
 
 import torch
@@ -111,6 +112,17 @@ class DataFreeDistiller(BaseModel):
             current batch. For generators whose images are cheap to draw
             (conv, transformer, sprite bank); not the pixel bank, whose
             images are the batch being optimised.
+        teacher_reuse (int): student steps per teacher forward. 1 (default)
+            runs the teacher on every student batch. With ``r > 1`` the
+            distiller keeps the batches the teacher labelled (the images,
+            the teacher's taps and its decoded detections) in a pool of the
+            last ``labelled_pool_size``; every r-th student step labels a new
+            batch and the others train on a batch drawn from the pool, so the
+            teacher's forward and decoding cost 1/r of a step. Each batch
+            then trains the student about r times; the student's forward is
+            always recomputed. Augmentation applies when a batch is labelled.
+        labelled_pool_size (int): batches the pool holds with
+            ``teacher_reuse > 1`` (oldest dropped first). Default: 8.
         generator_warmup_iters (int): first iterations that train only the
             generator (no student steps), so the student starts on images
             the teacher already recognises. Default: 0.
@@ -141,6 +153,8 @@ class DataFreeDistiller(BaseModel):
                  student_steps: int = 1,
                  memory_capacity: int = 0,
                  fresh_student_batches: bool = False,
+                 teacher_reuse: int = 1,
+                 labelled_pool_size: int = 8,
                  refine_ratio: float = 0.0,
                  generator_warmup_iters: int = 0,
                  adv_warmup_iters: int = 0,
@@ -186,6 +200,11 @@ class DataFreeDistiller(BaseModel):
                              f'{type(self.generator).__name__} holds one optimised batch. Use memory_capacity '
                              'to replay its batches instead.')
         self.fresh_student_batches = fresh_student_batches
+        if teacher_reuse < 1 or labelled_pool_size < 1:
+            raise ValueError(f'teacher_reuse and labelled_pool_size must be >= 1, got {teacher_reuse} and '
+                             f'{labelled_pool_size}; teacher_reuse=1 runs the teacher on every student batch.')
+        self.teacher_reuse = teacher_reuse
+        self._labelled: deque = deque(maxlen=labelled_pool_size)  # batches the teacher labelled (not saved)
         self.num_synthetic_images = 0  # drawn from the generator by this process (see TrainTimeHook)
         if not 0.0 <= refine_ratio <= 1.0:
             raise ValueError(f'refine_ratio must be in [0, 1], got {refine_ratio}.')
@@ -477,8 +496,8 @@ class DataFreeDistiller(BaseModel):
             batch, batch_layout = self.augment(batch, batch_layout)
         return batch, batch_layout
 
-    def student_losses(self, batch: Tensor, layout: Optional[list] = None) -> Dict[str, Tensor]:
-        """``L_S`` terms on one batch: distillation losses between taps, plus pseudo labels.
+    def label_batch(self, batch: Tensor, layout: Optional[list] = None) -> dict:
+        """Run the teacher on a student batch: what the student losses compare against.
 
         The teacher's detections decoded for the pseudo labels also go to the
         layout sampler's ``observe`` (when it has one) with ``layout``, as
@@ -489,11 +508,45 @@ class DataFreeDistiller(BaseModel):
             layout (list[dict], optional): its layout.
 
         Returns:
-            dict: ``'loss_<name>'`` -> scalar with gradients to the student
-            and connectors.
+            dict: ``'batch'``, ``'layout'``, ``'out_T'`` (the teacher's taps,
+            no gradients) and ``'results'`` (its decoded detections, or
+            ``None`` without pseudo labels or an observing sampler).
         """
         with torch.no_grad():
             out_T = self.run_model(self.teacher, self.teacher_recorder, batch)
+            results = self._observe_layout(layout, out_T)
+            if results is None and self.pseudo_label is not None:
+                results = self.task.predict(self.teacher, out_T, out_T['_inputs'])
+        return dict(batch=batch, layout=layout, out_T=out_T, results=results)
+
+    def reused_batch(self, step: int) -> Optional[dict]:
+        """A labelled batch from the pool for student step ``step``, or ``None`` when this step labels a new one.
+
+        With ``teacher_reuse=r``, every r-th student step of the run labels
+        a new batch; the others draw one of the pool's batches at random.
+        """
+        count = self.iteration * self.student_steps + step
+        if self.teacher_reuse > 1 and self._labelled and count % self.teacher_reuse:
+            return self._labelled[int(torch.randint(len(self._labelled), ()))]
+        return None
+
+    def student_losses(self, batch: Tensor, layout: Optional[list] = None,
+                       labelled: Optional[dict] = None) -> Dict[str, Tensor]:
+        """``L_S`` terms on one batch: distillation losses between taps, plus pseudo labels.
+
+        Args:
+            batch (Tensor): (N, 3, H, W) synthetic pixels in [0, 255].
+            layout (list[dict], optional): its layout.
+            labelled (dict, optional): :meth:`label_batch` of ``batch``, when
+                the teacher has already run on it; else it runs now.
+
+        Returns:
+            dict: ``'loss_<name>'`` -> scalar with gradients to the student
+            and connectors.
+        """
+        if labelled is None:
+            labelled = self.label_batch(batch, layout)
+        out_T, results = labelled['out_T'], labelled['results']
         out_S = self.run_model(self.student, self.student_recorder, batch)
         losses = {}
         for name, loss_fn in self.distill_losses.items():
@@ -503,11 +556,7 @@ class DataFreeDistiller(BaseModel):
             if tap_S in self.connectors:
                 preds_S = self.connectors[tap_S](preds_S, preds_T)
             losses[f'loss_{name}'] = loss_fn(preds_S, preds_T)
-        results = self._observe_layout(layout, out_T)
         if self.pseudo_label is not None:
-            if results is None:
-                with torch.no_grad():
-                    results = self.task.predict(self.teacher, out_T, out_T['_inputs'])
             targets = self.pseudo_label.make_targets(results)
             losses['loss_pseudo'] = self.pseudo_label(self.task.loss(self.student, out_S, targets))
         return losses
@@ -545,9 +594,15 @@ class DataFreeDistiller(BaseModel):
         if self.iteration < self.generator_warmup_iters:
             return log
         for step in range(self.student_steps):
-            batch, batch_layout = self.student_batch(step, pixels, layout)
-            with wrapper.optim_context(self.student):
-                losses = self.student_losses(batch, batch_layout)
+            labelled = self.reused_batch(step)
+            batch, batch_layout = (labelled['batch'], labelled['layout']) if labelled else \
+                self.student_batch(step, pixels, layout)
+            with wrapper.optim_context(self.student):  # the teacher's forward too (bf16 under --amp)
+                if labelled is None:
+                    labelled = self.label_batch(batch, batch_layout)
+                    if self.teacher_reuse > 1:
+                        self._labelled.append(labelled)
+                losses = self.student_losses(batch, batch_layout, labelled)
                 loss = sum(losses.values())
             if not torch.isfinite(loss):
                 self._skip_bad_step('student', f'a non-finite loss ({float(loss.detach())})')

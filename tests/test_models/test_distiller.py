@@ -212,6 +212,57 @@ def test_fresh_student_batches_draw_a_new_scene_per_student_step(tmp_path):
     assert not changed(teacher0, model.teacher)
 
 
+def _sprite_distiller(tmp_path, **kwargs):
+    cfg = det_distiller_cfg(tmp_path, 'conv', memory_capacity=0, fresh_student_batches=True,
+                            priors=dict(task=dict(type='DetTaskPrior')), augment=None, **kwargs)
+    cfg['generator'] = dict(type='SpriteBankGenerator', img_size=64, num_classes=10)
+    return build_with_optim(cfg)
+
+
+def test_teacher_reuse_runs_the_teacher_on_every_rth_student_batch_and_trains_on_the_pool(tmp_path):
+    torch.manual_seed(0)
+    model, optim = _sprite_distiller(tmp_path, generator_steps=1, student_steps=4, teacher_reuse=2,
+                                     labelled_pool_size=3)
+    model.train()
+    runs = {'teacher': [], 'student': []}
+    original_run = model.run_model
+
+    def spy(net, recorder, pixels):
+        name = 'teacher' if net is model.teacher else 'student'
+        runs[name].append(pixels.detach().clone())
+        return original_run(net, recorder, pixels)
+
+    model.run_model = spy
+    for _ in range(2):
+        model.train_step(dict(index=[0, 1]), optim)
+    # per iteration: 1 generator step (teacher) + 2 of the 4 student batches labelled by the teacher
+    assert len(runs['teacher']) == 2 * (1 + 2) and len(runs['student']) == 2 * 4
+    labelled = [p for i, p in enumerate(runs['teacher']) if i % 3]  # not the generator steps'
+    assert len(model._labelled) == 3  # the pool keeps the last 3 labelled batches
+    assert torch.equal(model._labelled[-1]['batch'], labelled[-1])
+    # every student batch is one the teacher labelled: the reused ones come from the pool
+    assert all(any(torch.equal(s, t) for t in labelled) for s in runs['student'])
+    assert model.num_synthetic_images == 2 * (2 + 2)  # each iteration: its batch + 1 fresh batch
+
+
+def test_student_losses_on_a_reused_labelled_batch_equal_those_computed_afresh(tmp_path):
+    torch.manual_seed(0)
+    model, _ = _sprite_distiller(tmp_path)
+    pixels = torch.rand(2, 3, 64, 64) * 255
+    layout = model.sample_layout(2, pixels.device)
+    labelled = model.label_batch(pixels, layout)
+    again = model.student_losses(pixels, layout, labelled)
+    fresh = model.student_losses(pixels, layout)
+    assert set(again) == set(fresh) == {'loss_head', 'loss_feats', 'loss_pseudo'}
+    for key in fresh:
+        assert torch.allclose(again[key], fresh[key]), key
+
+
+def test_teacher_reuse_below_one_is_refused(tmp_path):
+    with pytest.raises(ValueError, match='teacher_reuse'):
+        _sprite_distiller(tmp_path, teacher_reuse=0)
+
+
 def test_fresh_student_batches_refuse_the_pixel_bank(tmp_path):
     with pytest.raises(ValueError, match='memory_capacity'):
         MODELS.build(det_distiller_cfg(tmp_path, 'pixel', fresh_student_batches=True))
