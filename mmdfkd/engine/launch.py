@@ -4,11 +4,13 @@ Kept here, not in the tools, so that the tools stay thin and the same steps can
 be called from Python (tests, ``tools/run_pipeline.py``).
 """
 import datetime
+import logging
 import os.path as osp
 from typing import Iterator, Optional, Sequence
 
 import torch
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from mmdfkd.registry import RUNNERS
@@ -60,6 +62,7 @@ def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optio
         dist_cfg.setdefault('timeout', DEFAULT_DIST_TIMEOUT_S)
         apply_data_free_dist_defaults(cfg)
     check_data_files(cfg, check_data)
+    apply_config_amp(cfg)
     return cfg
 
 
@@ -182,6 +185,31 @@ def enable_amp(cfg: Config) -> None:
             sub['type'] = 'CPUBF16OptimWrapper'
 
 
+def mixed_precision_available() -> bool:
+    """Whether :func:`enable_amp` can run here: a CUDA GPU, or a CPU with native bf16."""
+    from .amp import cpu_bf16_flags
+    return torch.cuda.is_available() or bool(cpu_bf16_flags())
+
+
+def apply_config_amp(cfg: Config) -> None:
+    """Honour a config's ``amp`` key: ``True`` as ``--amp``; ``'auto'`` where it runs natively, else fp32.
+
+    ``amp='auto'`` lets a recipe ask for mixed precision and still run on a
+    machine without it (a CPU without native bf16 trains in fp32 and says
+    so); ``amp=True`` refuses such a machine, as ``--amp`` does.
+    """
+    amp = cfg.get('amp', False)
+    if amp not in (True, False, 'auto'):
+        raise ValueError(f"amp={amp!r} in the config: use True (mixed precision, refused where it would be "
+                         "emulated), 'auto' (mixed precision where this machine has it, else fp32) or False.")
+    if amp == 'auto' and not mixed_precision_available():
+        print_log("amp='auto': this machine has neither a CUDA GPU nor a CPU with native bf16, so training runs "
+                  'in fp32.', logger='current', level=logging.WARNING)
+        return
+    if amp:
+        enable_amp(cfg)
+
+
 def apply_resume(cfg: Config, resume: Optional[str]) -> None:
     """``--resume`` without a path resumes from the work dir's last checkpoint."""
     if resume == 'auto':
@@ -212,6 +240,20 @@ def init_cpu_distributed(cfg: Config) -> None:
     if dist_cfg.get('timeout') is not None:
         dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
     dist.init_process_group(**dist_cfg)
+
+
+def close_distributed() -> None:
+    """Destroy the default process group, if one was started, once a run has finished.
+
+    A process that exits with its gloo group alive can abort at interpreter
+    teardown ("terminate called without an active exception",
+    pytorch/pytorch#190489) although training succeeded: gloo's worker threads
+    still hold work when the interpreter is torn down. ``tools/train.py`` and
+    ``tools/test.py`` call this after a run that ended normally.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def add_default_hooks(cfg: Config) -> None:

@@ -5,7 +5,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmdfkd.engine.amp as amp
-from mmdfkd.engine.launch import enable_amp
+from mmdfkd.engine.launch import apply_config_amp, enable_amp
 from mmdfkd.engine.optim import DataFreeOptimWrapperConstructor
 from mmdfkd.models.tasks import DetectionTask
 from mmdfkd.registry import MODELS
@@ -44,6 +44,30 @@ def test_enable_amp_on_a_bf16_cpu_picks_the_cpu_wrapper_for_every_part(monkeypat
     enable_amp(cfg)
     assert cfg.optim_wrapper.student.type == cfg.optim_wrapper.generator.type == 'CPUBF16OptimWrapper'
     assert 'loss_scale' not in cfg.optim_wrapper.student
+
+
+def _distiller_wrappers(**top):
+    return Config(dict(optim_wrapper=dict(constructor='DataFreeOptimWrapperConstructor',
+                                          student=dict(optimizer=dict(type='AdamW')),
+                                          generator=dict(optimizer=dict(type='Adam'))), **top))
+
+
+def test_config_amp_auto_uses_bf16_where_native_and_fp32_with_a_warning_elsewhere(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(amp, 'cpu_bf16_flags', lambda *args: {'avx512_bf16'})
+    cfg = _distiller_wrappers(amp='auto')
+    apply_config_amp(cfg)
+    assert cfg.optim_wrapper.student.type == cfg.optim_wrapper.generator.type == 'CPUBF16OptimWrapper'
+    monkeypatch.setattr(amp, 'cpu_bf16_flags', lambda *args: set())
+    cfg = _distiller_wrappers(amp='auto')
+    apply_config_amp(cfg)  # no error: the recipe still runs, in fp32
+    assert 'type' not in cfg.optim_wrapper.student and 'type' not in cfg.optim_wrapper.generator
+    with pytest.raises(RuntimeError, match='native bfloat16'):
+        apply_config_amp(_distiller_wrappers(amp=True))  # asked for outright: refused, as --amp is
+    apply_config_amp(unchanged := _distiller_wrappers())
+    assert 'type' not in unchanged.optim_wrapper.student
+    with pytest.raises(ValueError, match="'auto'"):
+        apply_config_amp(_distiller_wrappers(amp='bf16'))
 
 
 @needs_bf16
