@@ -21,6 +21,7 @@ from mmengine.config import DictAction
 from mmdfkd.analysis.breakdown import cost_breakdown, format_breakdown
 from mmdfkd.apis import load_distiller_config
 from mmdfkd.engine.cli import run_cli
+from mmdfkd.engine.launch import apply_config_amp, enable_amp
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,6 +38,8 @@ def parse_args() -> argparse.Namespace:
                         help='build the teacher without loading its checkpoint (random weights, the same work)')
     parser.add_argument('--matmul-size', type=int, default=1024, help='side of the peak fp32 matmul (default: 1024)')
     parser.add_argument('--out', help='also write the result as JSON here')
+    parser.add_argument('--amp', action='store_true',
+                        help='time bf16 autocast steps, as tools/train.py --amp runs them on a bf16 CPU')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. model.student_steps=2')
     return parser.parse_args()
@@ -45,6 +48,9 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = load_distiller_config(args.config, args.cfg_options)
+    apply_config_amp(cfg)  # a config's amp='auto' / True, as tools/train.py honours it
+    if args.amp:
+        enable_amp(cfg)
     result = cost_breakdown(cfg, args.iters, args.warmup, args.threads, args.val_batches, args.skip_val,
                             args.random_teacher, args.matmul_size, log=lambda line: print(line, flush=True))
     print(f'\nCost breakdown of {args.config}:\n')

@@ -507,7 +507,7 @@ def cost_breakdown(cfg: Config, iters: int = 5, warmup: int = 1, threads: Option
                                              complexity(getattr(model, name), size)['flops'])
     return _summarise(cfg, model, timer, iteration_s, times, validation, checkpoint, forward, peak,
                       dict(iters=iters, warmup=warmup, threads=used, batch_size=batch_size,
-                           random_teacher=random_teacher))
+                           random_teacher=random_teacher, precision='bf16 autocast' if step.opt_S.bf16 else 'fp32'))
 
 
 def _summarise(cfg, model, timer, iteration_s, times, validation, checkpoint, forward, peak, meta) -> dict:
@@ -574,7 +574,8 @@ def format_breakdown(result: Dict[str, object]) -> str:
     height, width = result['input_size']
     lines = [
         f'{result["iters"]} iterations after {result["warmup"]} warm-up, batch {result["batch_size"]}, '
-        f'{height}x{width}, {result["threads"]} thread(s); iteration {result["iteration_ms"]:.0f} ms '
+        f'{height}x{width}, {result["threads"]} thread(s), {result.get("precision", "fp32")}; '
+        f'iteration {result["iteration_ms"]:.0f} ms '
         f'(phases sum to {result["phase_sum_ms"]:.0f} ms); peak {peak["gflops"]:.1f} GFLOP/s '
         f'(fp32 torch.mm {peak["size"]}x{peak["size"]}, best of {peak["repeats"]}).', '',
         '| phase | ms / iteration | share of iteration | share of run | GFLOP / iteration | GFLOP/s | of peak |',

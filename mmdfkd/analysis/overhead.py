@@ -29,17 +29,24 @@ class PlainOptimizer:
     """A ``torch.optim`` optimizer with the three methods the distiller's phases call on a wrapper.
 
     ``update_params(loss)``: zero the gradients, back-propagate, clip (when
-    ``max_norm`` is set) and step; ``optim_context(module)``: nothing;
-    ``zero_grad()``. ``optimizer`` is the ``torch.optim`` object.
+    ``max_norm`` is set) and step; ``optim_context(module)``: nothing, or bf16
+    autocast for an entry of ``type='CPUBF16OptimWrapper'`` (what ``--amp``
+    and ``amp='auto'`` give on a bf16 CPU); ``zero_grad()``. ``optimizer`` is
+    the ``torch.optim`` object.
 
     Args:
         params: the parameters to optimise.
         cfg (dict): an ``optim_wrapper`` entry of the config: ``optimizer``
             (a ``torch.optim`` type and its arguments) and optional
-            ``clip_grad=dict(max_norm=...)``.
+            ``clip_grad=dict(max_norm=...)`` and ``type``.
     """
 
     def __init__(self, params, cfg: dict) -> None:
+        wrapper = cfg.get('type', 'OptimWrapper')
+        if wrapper not in ('OptimWrapper', 'CPUBF16OptimWrapper'):
+            raise ValueError(f'The plain loop runs fp32 or CPU bf16 (CPUBF16OptimWrapper) steps, not {wrapper!r}; '
+                             'time this config without --amp / amp=, or on a CPU.')
+        self.bf16 = wrapper == 'CPUBF16OptimWrapper'
         optimizer = dict(cfg['optimizer'])
         kind = optimizer.pop('type')
         if not hasattr(torch.optim, kind):
@@ -48,7 +55,7 @@ class PlainOptimizer:
         self.max_norm = (cfg.get('clip_grad') or {}).get('max_norm')
 
     def optim_context(self, module: nn.Module):
-        return nullcontext()
+        return torch.autocast('cpu', dtype=torch.bfloat16) if self.bf16 else nullcontext()
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad()

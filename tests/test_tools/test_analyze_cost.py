@@ -80,3 +80,15 @@ def test_missing_teacher_checkpoint_suggests_random_teacher(tiny):
     cfg.model.teacher.checkpoint = '/nonexistent/teacher.pth'
     with pytest.raises(FileNotFoundError, match='--random-teacher'):
         cost_breakdown(cfg, iters=1, log=lambda line: None)
+
+
+def test_plain_steps_run_in_bf16_for_the_cpu_bf16_wrapper_and_refuse_gpu_amp():
+    from mmdfkd.analysis.overhead import PlainOptimizer
+    param = torch.nn.Parameter(torch.ones(2, 2))
+    with pytest.raises(ValueError, match="'AmpOptimWrapper'"):
+        PlainOptimizer([param], dict(type='AmpOptimWrapper', optimizer=dict(type='SGD', lr=0.1)))
+    bf16 = PlainOptimizer([param], dict(type='CPUBF16OptimWrapper', optimizer=dict(type='SGD', lr=0.1)))
+    fp32 = PlainOptimizer([param], dict(optimizer=dict(type='SGD', lr=0.1)))
+    for opt, dtype in ((bf16, torch.bfloat16), (fp32, torch.float32)):
+        with opt.optim_context(None):
+            assert (param @ param).dtype == dtype
