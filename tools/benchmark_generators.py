@@ -1,7 +1,7 @@
 """Compare synthetic-image generators: quality reached, time to a fraction of the teacher, images per second.
 
     python tools/benchmark_generators.py [--runs CONFIG[:VAL_INTERVAL][@RUN_DIR] ...] [--budget-min 30] [--seeds 0 1 2]
-        [--targets 0.5 0.8 0.9] [--work-dir work_dirs/benchmark_generators] [--threads 1] [--collect]
+        [--targets 0.5 0.8 0.9] [--work-dir work_dirs/benchmark_generators] [--threads 1] [--jobs 1] [--collect]
         [--cfg-options key=value ...]
 
 Each run is ``tools/train.py`` in a subprocess on a copy of CONFIG that validates every
@@ -51,6 +51,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/benchmark_generators', help='one sub-folder per run')
     parser.add_argument('--threads', type=int, default=1,
                         help='OMP_NUM_THREADS of each run (default 1: fastest on a busy 2-core machine)')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='runs trained at once (default 1); --jobs 2 --threads 1 trains two side by side, so that '
+                             'their times compare on a 2-core machine')
     parser.add_argument('--collect', action='store_true',
                         help='train nothing: rebuild the table from the <work-dir>/<name>.json of earlier runs '
                              '(CONFIG@RUN_DIR specs are read from RUN_DIR as always)')
@@ -67,7 +70,7 @@ def main() -> None:
     os.chdir(REPO_ROOT)
     text = compare_generators(args.runs, args.work_dir, args.budget_min, args.targets, args.threads, args.collect,
                               args.cfg_options, shlex.join(['python', 'tools/benchmark_generators.py'] + sys.argv[1:]),
-                              seeds=args.seeds or [None])
+                              seeds=args.seeds or [None], jobs=args.jobs)
     print(text)
     print(f'[benchmark] table written to {osp.join(args.work_dir, "results.md")}')
 

@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
@@ -103,7 +104,7 @@ def _seed_points(rows: Sequence[dict], pick: Callable[[List[dict]], Optional[dic
 
 
 def run_one(spec: str, work_root: str, budget_min: float, threads: int = 1, cfg_options: Optional[dict] = None,
-            command: str = '', seed: Optional[int] = None) -> dict:
+            command: str = '', seed: Optional[int] = None, jobs: int = 1) -> dict:
     """Train ``CONFIG[:VAL_INTERVAL]`` with ``tools/train.py`` in a subprocess; returns its row.
 
     Args:
@@ -116,6 +117,7 @@ def run_one(spec: str, work_root: str, budget_min: float, threads: int = 1, cfg_
         command (str): the command line recorded with the row.
         seed (int, optional): ``randomness.seed`` of the run; its name gets
             ``_seed<S>``. ``None`` keeps the config's seed.
+        jobs (int): runs the benchmark trains at once (recorded with the row).
     """
     config, val_interval = parse_run(spec)
     name = run_name(config) + ('' if seed is None else f'_seed{seed}')
@@ -136,7 +138,7 @@ def run_one(spec: str, work_root: str, budget_min: float, threads: int = 1, cfg_
         print(f'[benchmark] {name} failed (exit {code}) or never validated; see {log_path}', file=sys.stderr)
     return dict(name=name, config=config, generator=cfg.model.generator.type, metric=key, curve=curve,
                 wall_s=wall, exit_code=code, budget_min=budget_min, val_interval=cfg.train_cfg.val_interval,
-                max_iters=int(cfg.train_cfg.max_iters), threads=threads, command=command, seed=seed)
+                max_iters=int(cfg.train_cfg.max_iters), threads=threads, command=command, seed=seed, jobs=jobs)
 
 
 def _budget_header(label: str, budget_min: Optional[float]) -> str:
@@ -244,7 +246,7 @@ def seed_summary_table(rows: List[dict], teacher: float, targets: Sequence[float
 def compare_generators(runs: Sequence[str], work_dir: str, budget_min: float = 30.0,
                        targets: Sequence[float] = (0.5, 0.8, 0.9), threads: int = 1, collect: bool = False,
                        cfg_options: Optional[dict] = None, command: str = '',
-                       seeds: Sequence[Optional[int]] = (None, )) -> str:
+                       seeds: Sequence[Optional[int]] = (None, ), jobs: int = 1) -> str:
     """Train (or collect) every run, score the teacher once, write and return the markdown table.
 
     Args:
@@ -262,12 +264,16 @@ def compare_generators(runs: Sequence[str], work_dir: str, budget_min: float = 3
         seeds (Sequence[int | None]): ``randomness.seed`` of each trained run
             per config; with more than one, the table is mean ± std over them
             (:func:`seed_summary_table`) above the per-run rows.
+        jobs (int): runs trained at once, in the order given (2 runs of
+            ``threads=1`` side by side share a 2-core machine alike, so their
+            times compare); every row records it.
     """
     os.makedirs(work_dir, exist_ok=True)
-    rows = []
+    slots: List[Optional[dict]] = []  # one per row, in table order; trained runs fill theirs as they finish
+    to_train = []  # (slot, spec, seed, record)
     for spec in runs:
         if '@' in spec:  # read from RUN_DIR every time; no record of its own
-            rows.append(finished_run(spec))
+            slots.append(finished_run(spec))
             continue
         for seed in seeds:
             name = run_name(parse_run(spec)[0]) + ('' if seed is None else f'_seed{seed}')
@@ -276,11 +282,20 @@ def compare_generators(runs: Sequence[str], work_dir: str, budget_min: float = 3
                 if not osp.isfile(record):
                     raise FileNotFoundError(f'--collect: no {record}; run the benchmark for {spec} first')
                 with open(record) as f:
-                    rows.append(json.load(f))
+                    slots.append(json.load(f))
                 continue
-            rows.append(run_one(spec, work_dir, budget_min, threads, cfg_options, command, seed))
-            with open(record, 'w') as f:
-                json.dump(rows[-1], f, indent=2)
+            to_train.append((len(slots), spec, seed, record))
+            slots.append(None)
+
+    def train(slot: int, spec: str, seed: Optional[int], record: str) -> None:
+        slots[slot] = run_one(spec, work_dir, budget_min, threads, cfg_options, command, seed, jobs)
+        with open(record, 'w') as f:
+            json.dump(slots[slot], f, indent=2)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # subprocesses: threads only wait
+        for future in [pool.submit(train, *job) for job in to_train]:
+            future.result()
+    rows = [row for row in slots if row is not None]
     first = parse_run(runs[0].partition('@')[0])[0]
     teacher = teacher_score(first, osp.join(work_dir, 'teacher'), rows[0]['metric'])
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()

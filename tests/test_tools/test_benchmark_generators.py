@@ -130,3 +130,26 @@ def test_seed_table_gives_mean_and_std_and_how_many_seeds_reached_each_target():
     conv = budget.splitlines()[2]
     # at 150 s only the seeds that validated by then count: seeds 0 and 1, both at 0.5
     assert '| 4.0 min | 0.500 ± 0.000 (2/3) |' in conv
+
+
+def test_jobs_train_runs_side_by_side_and_keep_the_table_order(tmp_path, monkeypatch):
+    import threading
+    both_running = threading.Barrier(2, timeout=5)  # passes only if two runs are in flight at once
+    order = []
+
+    def fake_run(spec, work_root, budget_min, threads, cfg_options, command, seed, jobs):
+        order.append(spec)
+        both_running.wait()
+        curve = [dict(iter=10, train_s=60.0 if spec == 'slow.py' else 30.0, metric=0.5, synthetic_images=10)]
+        return dict(name=spec, config=spec, generator=spec, metric='coco/bbox_mAP', curve=curve, seed=seed, jobs=jobs)
+
+    monkeypatch.setattr(benchmark_generators, 'run_one', fake_run)
+    monkeypatch.setattr(benchmark_generators, 'teacher_score', lambda *args: 0.8)
+    text = benchmark_generators.compare_generators(['slow.py', 'fast.py'], str(tmp_path), targets=[0.5], jobs=2)
+    assert sorted(order) == ['fast.py', 'slow.py']
+    rows = [line for line in text.splitlines() if line.startswith('| slow.py') or line.startswith('| fast.py')]
+    assert [row.split(' ')[1] for row in rows] == ['slow.py', 'fast.py']  # the reference first, as given
+    assert '(2.0x)' in rows[1]  # fast.py reached 0.5x in half slow.py's time
+    with pytest.raises(threading.BrokenBarrierError):  # one at a time: the first run waits alone
+        both_running.reset()
+        benchmark_generators.compare_generators(['slow.py'], str(tmp_path), targets=[0.5], jobs=1)
