@@ -11,7 +11,7 @@ from mmengine.config import DictAction
 from mmengine.evaluator import DumpResults
 
 from mmdfkd.engine.cli import run_cli
-from mmdfkd.engine.launch import build_runner, close_distributed, load_config
+from mmdfkd.engine.launch import build_runner, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,7 +43,6 @@ def main() -> None:
             raise SystemExit('--out must end in .pkl or .pickle')
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     runner.test()
-    close_distributed()
 
 
 if __name__ == '__main__':

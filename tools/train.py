@@ -9,7 +9,7 @@ import os
 from mmengine.config import DictAction
 
 from mmdfkd.engine.cli import run_cli
-from mmdfkd.engine.launch import apply_resume, build_runner, close_distributed, enable_amp, load_config
+from mmdfkd.engine.launch import apply_resume, build_runner, enable_amp, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -39,7 +39,6 @@ def main() -> None:
         enable_amp(cfg)
     apply_resume(cfg, args.resume)
     build_runner(cfg).train()
-    close_distributed()
 
 
 if __name__ == '__main__':

@@ -42,7 +42,7 @@ from typing import Callable, Iterator, List, Optional
 
 import mmdfkd
 
-from .launch import DEFAULT_DIST_TIMEOUT_S
+from .launch import DEFAULT_DIST_TIMEOUT_S, close_distributed
 
 DEBUG_FLAG = '--debug'
 ENV_DEBUG = 'MMDFKD_DEBUG'
@@ -185,7 +185,9 @@ def run_cli(main: Callable[[], None]) -> None:
     every tool accepts it, before or after a sub-command). A stop requested by
     SIGTERM / SIGINT during training (:class:`~mmdfkd.engine.preemption.TrainingPreempted`)
     prints one line and exits with ``128 + signal`` after its checkpoint is
-    written; Ctrl-C elsewhere exits with 130 without a traceback.
+    written; Ctrl-C elsewhere exits with 130 without a traceback. However the
+    tool ends, a process group it started is destroyed before the interpreter
+    exits (:func:`~mmdfkd.engine.launch.close_distributed`).
 
     Args:
         main (Callable[[], None]): The tool's entry point.
@@ -211,4 +213,6 @@ def run_cli(main: Callable[[], None]) -> None:
         print(f'error{_rank_tag()}: {message or error_message(err)} [{DEBUG_FLAG} or {ENV_DEBUG}=1 shows the '
               'traceback]', file=sys.stderr, flush=True)
         sys.exit(USER_ERROR_EXIT)
+    finally:
+        close_distributed()
 

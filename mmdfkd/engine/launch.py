@@ -248,8 +248,9 @@ def close_distributed() -> None:
     A process that exits with its gloo group alive can abort at interpreter
     teardown ("terminate called without an active exception",
     pytorch/pytorch#190489) although training succeeded: gloo's worker threads
-    still hold work when the interpreter is torn down. ``tools/train.py`` and
-    ``tools/test.py`` call this after a run that ended normally.
+    still hold work when the interpreter is torn down, after a run that
+    succeeded as after one whose peer died. :func:`~mmdfkd.engine.cli.run_cli`
+    calls this when any tool ends.
     """
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
