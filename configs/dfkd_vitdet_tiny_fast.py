@@ -16,9 +16,9 @@
 _base_ = './dfkd_vitdet_tiny.py'
 
 max_iters = 350
-warmup_iters = 100  # as the headline
+warmup_iters = 100  # as the headline; drives both the distiller's warm-up and the student's schedule below
 
-model = dict(student_steps=8, teacher_reuse=8, labelled_pool_size=8)
+model = dict(student_steps=8, teacher_reuse=8, labelled_pool_size=8, generator_warmup_iters=warmup_iters)
 train_cfg = dict(max_iters=max_iters)
 param_scheduler = dict(
     generator=[dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=max_iters)],
