@@ -60,6 +60,27 @@ def test_vit_attention_maps_are_probabilities_and_match_fused_output():
     torch.testing.assert_close(maps[0].sum(-1), torch.ones(3, 16))
 
 
+def test_vit_attends_explicitly_on_cpu_with_the_fused_kernels_result():
+    model = tiny_vit().eval()
+    maps = []
+    model.get_submodule('blocks.1.attn.attn_drop').register_forward_hook(lambda m, a, out: maps.append(out))
+    x = torch.randn(2, 3, 64, 64)
+    explicit = model(x)[0]
+    assert len(maps) == 1 and not model.blocks[1].attn.fused_attn  # the map was computed: no SDPA
+    fused_model = tiny_vit(attention='fused').eval()
+    fused_model.load_state_dict(model.state_dict())
+    fused_model.get_submodule('blocks.1.attn.attn_drop').register_forward_hook(lambda m, a, out: maps.append(out))
+    torch.testing.assert_close(explicit, fused_model(x)[0], rtol=1e-4, atol=1e-4)
+    assert len(maps) == 1  # scaled_dot_product_attention: no map
+
+
+def test_vit_refuses_unknown_attention_and_fused_with_exposed_maps():
+    with pytest.raises(ValueError, match="'auto', 'explicit' or 'fused'"):
+        tiny_vit(attention='flash')
+    with pytest.raises(ValueError, match='never computes'):
+        tiny_vit(attention='fused', expose_attention=True)
+
+
 def _save_deit_style_checkpoint(path, grid: int, embed_dim: int = 48, wrap: str = 'model') -> dict:
     """A timm/DeiT-like checkpoint: class token, (1, 1 + grid^2, C) pos_embed, head, prefixes."""
     source = tiny_vit(img_size=grid * 16)

@@ -52,9 +52,15 @@ class ViT(BaseModule):
       keys, relative position bias included), ``(B * nW * nh, ws*ws, ws*ws)``
       in a windowed block and ``(B * nh, h*w, h*w)`` in a global block, with
       the batch index major and the head index minor. Only produced when
-      ``expose_attention=True``: otherwise timm uses PyTorch's fused
-      ``scaled_dot_product_attention`` and never materialises the map.
+      attention is computed explicitly (below); the fused kernel never
+      materialises the map.
     - ``blocks.i.mlp``: ``(B, h*w, C)`` MLP output before the residual.
+
+    ``attention='auto'`` computes attention explicitly on a CPU and with
+    PyTorch's fused ``scaled_dot_product_attention`` elsewhere: with the
+    relative-position bias as its mask, that function has no fused CPU kernel
+    and falls back to a math path, which was slower than the explicit
+    product (README "Where the time goes", ``tools/benchmark_compile.py``).
 
     Args:
         img_size (int | tuple[int, int]): Image size the absolute position
@@ -79,9 +85,12 @@ class ViT(BaseModule):
             True.
         use_rel_pos (bool): Decomposed relative position bias in attention.
             Default: True.
-        expose_attention (bool): Compute attention explicitly instead of the
-            fused kernel so that hooks on ``blocks.i.attn.attn_drop`` see the
-            attention maps. Slower and more memory. Default: False.
+        attention (str): ``'auto'`` (explicit on a CPU, fused elsewhere),
+            ``'explicit'`` or ``'fused'``. Default: ``'auto'``.
+        expose_attention (bool): Compute attention explicitly on every device
+            (``attention='explicit'``), so that hooks on
+            ``blocks.i.attn.attn_drop`` see the attention maps. More memory on
+            a GPU. Default: False.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)``
             loads a local timm / DeiT / MAE / ViTDet checkpoint (see
             :meth:`init_weights`). Without it the weights are initialised from
@@ -102,9 +111,15 @@ class ViT(BaseModule):
                  drop_path_rate: float = 0.1,
                  use_abs_pos: bool = True,
                  use_rel_pos: bool = True,
+                 attention: str = 'auto',
                  expose_attention: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if attention not in ('auto', 'explicit', 'fused'):
+            raise ValueError(f"attention must be 'auto', 'explicit' or 'fused', got {attention!r}.")
+        if expose_attention and attention == 'fused':
+            raise ValueError("expose_attention=True needs the attention maps, which attention='fused' never "
+                             "computes: use attention='auto' or 'explicit'.")
         bad = [i for i in global_attn_indexes if not 0 <= i < depth]
         if bad:
             raise ValueError(f'global_attn_indexes {list(global_attn_indexes)} has indexes {bad} outside '
@@ -135,9 +150,9 @@ class ViT(BaseModule):
         self.patch_size = patch_size
         self.embed_dim = embed_dim
         self.expose_attention = expose_attention
-        if expose_attention:
-            for blk in self.blocks:
-                blk.attn.fused_attn = False
+        self.attention = 'explicit' if expose_attention else attention
+        for blk in self.blocks:
+            blk.attn.fused_attn = self.attention == 'fused'  # 'auto' is decided per input device
 
     def init_weights(self) -> None:
         """Initialise from scratch or from a local pretrained checkpoint.
@@ -242,6 +257,9 @@ class ViT(BaseModule):
         if self.pos_embed is not None:
             x = x + resample_abs_pos_embed_nhwc(self.pos_embed, x.shape[1:3])
         x = self.pos_drop(x)
+        if self.attention == 'auto':
+            for blk in self.blocks:
+                blk.attn.fused_attn = x.device.type != 'cpu'
         x = self.blocks(x)
         return (x.permute(0, 3, 1, 2).contiguous(), )
 
