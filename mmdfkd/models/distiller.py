@@ -188,6 +188,7 @@ class DataFreeDistiller(BaseModel):
             self.layout_sampler.setup(self.teacher, self.generator.img_size,
                                       num_styles=getattr(self.generator, 'num_styles', 0))
             self.register_buffer('_layout_rates', self.layout_sampler.rates)
+            self.register_buffer('_aspect_rates', self.layout_sampler.aspect_rates)
             self.register_buffer('_style_rates', self.layout_sampler.style_rates)
         self.augment = MODELS.build(augment) if augment else None
         self.teacher_recorder = ModuleRecorder(self.teacher, dict(teacher_taps or {}))

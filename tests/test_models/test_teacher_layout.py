@@ -72,6 +72,22 @@ def test_observed_redetections_reweight_the_size_bins():
     assert sampler.rates[1] <= before[1] and sampler.rates[0] < before[0]
 
 
+def test_observed_redetections_reweight_the_aspect_bins():
+    sampler = TeacherLayoutSampler(num_bins=1, num_aspect_bins=2, aspect_range=(0.5, 2.0), momentum=0.5,
+                                   log_interval=0)
+    sampler.setup(fcos(), (64, 64))
+    tall, wide = [0., 0., 20., 40.], [0., 20., 40., 40.]
+    layout = [dict(bboxes=torch.tensor([tall, wide]), labels=torch.tensor([1, 2]))]
+    for _ in range(5):
+        sampler.observe(layout, [_result([tall], [1], [0.9])])  # only the tall box is re-detected
+    assert sampler.aspect_rates[0] > 0.95 and sampler.aspect_rates[1] < 0.05
+    torch.manual_seed(0)
+    boxes = torch.cat([item['bboxes'] for item in sampler(64, (64, 64), 10)])
+    aspects = (boxes[:, 2] - boxes[:, 0]) / (boxes[:, 3] - boxes[:, 1])
+    assert (aspects < 1).float().mean() > 0.75  # mostly tall boxes now
+    assert 'per aspect (w/h) bin: 0.50-1.00: 0.98' in sampler.summary()
+
+
 def test_default_layout_sampler_is_relative_to_the_image():
     sampler = LayoutSampler()
     assert sampler.size_range((200, 400)) == (20.0, 100.0)

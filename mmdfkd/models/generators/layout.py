@@ -134,18 +134,23 @@ class LayoutSampler:
         """One box side, log-uniform in ``[lo, hi]`` (subclasses reweight it)."""
         return math.exp(math.log(lo) + float(torch.rand(())) * (math.log(hi) - math.log(lo)))
 
+    def sample_aspect(self, u: float) -> float:
+        """One aspect ratio ``w / h`` from a uniform ``u`` in [0, 1): log-uniform in ``aspect_range``
+        (subclasses reweight it)."""
+        log_lo, log_hi = math.log(self.aspect_range[0]), math.log(self.aspect_range[1])
+        return math.exp(log_lo + u * (log_hi - log_lo))
+
     def _sample_one(self, height: int, width: int, num_classes: int, lo: float, hi: float,
                     max_objects: int) -> dict:
         num_objects = int(torch.randint(self.min_objects, max_objects + 1, ()))
         max_w = min(hi, width)
         max_h = min(hi, height)
-        log_lo, log_hi = math.log(self.aspect_range[0]), math.log(self.aspect_range[1])
         boxes = torch.zeros(0, 4)
         for _ in range(num_objects):
             for _ in range(self.max_tries):
                 side = self.sample_side(lo, hi)
                 log_aspect, u, v = torch.rand(3).tolist()
-                aspect = math.exp(log_lo + log_aspect * (log_hi - log_lo))
+                aspect = self.sample_aspect(log_aspect)
                 w = min(max(side * math.sqrt(aspect), lo), max_w)
                 h = min(max(side / math.sqrt(aspect), lo), max_h)
                 x1, y1 = u * (width - w), v * (height - h)

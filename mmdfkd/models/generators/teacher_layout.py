@@ -83,7 +83,9 @@ class TeacherLayoutSampler(LayoutSampler):
        rate, and is sampled in proportion to ``floor + rate``: sizes the
        teacher cannot be made to see become rare, but never vanish (DIODE's
        observation that a detector's own detections are the trustworthy
-       boxes, turned into a size probe).
+       boxes, turned into a size probe). The box shapes are probed the same
+       way: ``num_aspect_bins`` log-spaced bins of ``w / h`` over
+       ``aspect_range``, each with its own moving re-detection rate.
 
     3. **Appearance from its detections**: for a generator with
        ``num_styles`` appearance styles (``SpriteBankGenerator`` with
@@ -100,6 +102,7 @@ class TeacherLayoutSampler(LayoutSampler):
 
     Args:
         num_bins (int): log-spaced size bins. Default: 6.
+        num_aspect_bins (int): log-spaced aspect-ratio bins. Default: 3.
         score_thr (float): least teacher score of a re-detection. Default: 0.3.
         iou_thr (float): least IoU of a re-detection. Default: 0.5.
         momentum (float): weight of the old rate in the moving average.
@@ -113,6 +116,7 @@ class TeacherLayoutSampler(LayoutSampler):
 
     def __init__(self,
                  num_bins: int = 6,
+                 num_aspect_bins: int = 3,
                  score_thr: float = 0.3,
                  iou_thr: float = 0.5,
                  momentum: float = 0.95,
@@ -120,8 +124,8 @@ class TeacherLayoutSampler(LayoutSampler):
                  log_interval: int = 50,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if num_bins < 1:
-            raise ValueError(f'num_bins must be >= 1, got {num_bins}')
+        if num_bins < 1 or num_aspect_bins < 1:
+            raise ValueError(f'num_bins and num_aspect_bins must be >= 1, got {num_bins} and {num_aspect_bins}')
         if not 0 <= momentum < 1 or floor <= 0:
             raise ValueError(f'need 0 <= momentum < 1 and floor > 0, got {momentum} and {floor}')
         self.num_bins = num_bins
@@ -133,6 +137,7 @@ class TeacherLayoutSampler(LayoutSampler):
         self.head_range: Optional[Tuple[float, float]] = None
         self.source = 'not set up'
         self.rates = torch.full((num_bins, ), 0.5)
+        self.aspect_rates = torch.full((num_aspect_bins, ), 0.5)
         self.style_rates = torch.zeros(0)
         self.num_observed = 0
 
@@ -166,7 +171,21 @@ class TeacherLayoutSampler(LayoutSampler):
     @property
     def bin_probs(self) -> torch.Tensor:
         """(num_bins,) sampling probability of each size bin."""
-        weights = self.rates + self.floor
+        return self._probs(self.rates)
+
+    @property
+    def aspect_edges(self) -> torch.Tensor:
+        """(num_aspect_bins + 1,) log-spaced ``w / h`` edges over ``aspect_range``."""
+        lo, hi = self.aspect_range
+        return torch.logspace(math.log10(lo), math.log10(hi), len(self.aspect_rates) + 1)
+
+    @property
+    def aspect_probs(self) -> torch.Tensor:
+        """(num_aspect_bins,) sampling probability of each aspect-ratio bin."""
+        return self._probs(self.aspect_rates)
+
+    def _probs(self, rates: torch.Tensor) -> torch.Tensor:
+        weights = rates + self.floor
         return weights / weights.sum()
 
     def typical_side(self, lo: float, hi: float) -> float:
@@ -178,8 +197,7 @@ class TeacherLayoutSampler(LayoutSampler):
     @property
     def style_probs(self) -> torch.Tensor:
         """(num_styles,) sampling probability of each appearance style."""
-        weights = self.style_rates + self.floor
-        return weights / weights.sum()
+        return self._probs(self.style_rates)
 
     def __call__(self, batch_size: int, img_size, num_classes: int) -> List[dict]:
         layout = super().__call__(batch_size, img_size, num_classes)
@@ -189,10 +207,17 @@ class TeacherLayoutSampler(LayoutSampler):
         return layout
 
     def sample_side(self, lo: float, hi: float) -> float:
-        edges = self.bin_edges
-        k = int(torch.multinomial(self.bin_probs, 1))
+        return self._sample_binned(self.bin_edges, self.bin_probs, float(torch.rand(())))
+
+    def sample_aspect(self, u: float) -> float:
+        return self._sample_binned(self.aspect_edges, self.aspect_probs, u)
+
+    @staticmethod
+    def _sample_binned(edges: torch.Tensor, probs: torch.Tensor, u: float) -> float:
+        """A bin drawn by ``probs``, then log-uniform inside it at the uniform ``u``."""
+        k = int(torch.multinomial(probs, 1))
         a, b = math.log(float(edges[k])), math.log(float(edges[k + 1]))
-        return math.exp(a + float(torch.rand(())) * (b - a))
+        return math.exp(a + u * (b - a))
 
     # -------------------------------------------------------------- observe
     def observe(self, layout: List[dict], results: list) -> None:
@@ -204,9 +229,10 @@ class TeacherLayoutSampler(LayoutSampler):
                 ``pred_instances`` (``bboxes``, ``scores``, ``labels``) in the
                 same pixel coordinates.
         """
-        edges = self.bin_edges
-        hits = torch.zeros(self.num_bins)
-        counts = torch.zeros(self.num_bins)
+        edges, aspect_edges = self.bin_edges, self.aspect_edges
+        num_aspects = len(self.aspect_rates)
+        hits, counts = torch.zeros(self.num_bins), torch.zeros(self.num_bins)
+        aspect_hits, aspect_counts = torch.zeros(num_aspects), torch.zeros(num_aspects)
         style_hits = torch.zeros(len(self.style_rates))
         style_counts = torch.zeros(len(self.style_rates))
         for item, result in zip(layout, results):
@@ -220,15 +246,18 @@ class TeacherLayoutSampler(LayoutSampler):
             if len(det_boxes):
                 same = item['labels'].cpu()[:, None] == det_labels[None]
                 found = ((bbox_overlaps(boxes, det_boxes) >= self.iou_thr) & same).any(dim=1)
-            sides = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=1e-6).sqrt()
-            bins = (torch.bucketize(sides, edges) - 1).clamp(0, self.num_bins - 1)
-            counts += torch.bincount(bins, minlength=self.num_bins).float()
-            hits += torch.bincount(bins, weights=found.float(), minlength=self.num_bins)
+            widths, heights = (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-6), (boxes[:, 3] - boxes[:, 1]).clamp(min=1e-6)
+            for values, bin_edges, h, c in (((widths * heights).sqrt(), edges, hits, counts),
+                                            (widths / heights, aspect_edges, aspect_hits, aspect_counts)):
+                bins = (torch.bucketize(values, bin_edges) - 1).clamp(0, len(h) - 1)
+                c += torch.bincount(bins, minlength=len(c)).float()
+                h += torch.bincount(bins, weights=found.float(), minlength=len(h))
             if 'style' in item and len(self.style_rates):
                 style = int(item['style'].view(-1)[0])
                 style_counts[style] += 1
                 style_hits[style] += found.float().mean()
-        for rates, h, c in ((self.rates, hits, counts), (self.style_rates, style_hits, style_counts)):
+        for rates, h, c in ((self.rates, hits, counts), (self.aspect_rates, aspect_hits, aspect_counts),
+                            (self.style_rates, style_hits, style_counts)):
             seen = c > 0
             rates[seen] = self.momentum * rates[seen] + (1 - self.momentum) * (h[seen] / c[seen])
         self.num_observed += 1
@@ -245,6 +274,10 @@ class TeacherLayoutSampler(LayoutSampler):
         text = (f'sides {lo:.0f}-{hi:.0f} px from {self.source}; {self.min_objects}-{count} objects per image; '
                 f'after {self.num_observed} observed batches, re-detection rate / sampling probability per size '
                 f'bin: {bins}')
+        aspect_edges = self.aspect_edges.tolist()
+        text += '; per aspect (w/h) bin: ' + ', '.join(
+            f'{aspect_edges[k]:.2f}-{aspect_edges[k + 1]:.2f}: {float(r):.2f}/{float(p):.2f}'
+            for k, (r, p) in enumerate(zip(self.aspect_rates, self.aspect_probs)))
         if len(self.style_rates):
             styles = ', '.join(f'{float(r):.2f}/{float(p):.2f}' for r, p in zip(self.style_rates, self.style_probs))
             text += f'; per appearance style: {styles}'
