@@ -26,6 +26,10 @@
 # dense-head KD, FPN feature KD and the teacher's detections as pseudo ground truth.
 _base_ = './dfkd_vitdet-tiny_vit-pico_digits-det_generic.py'
 
+# ---- the headline's schedule (the README's numbers): 100 sprite-only iterations + 450 x 4 student steps
+max_iters = 550
+warmup_iters = 100  # drives both the distiller's warm-up and the student's schedule below
+
 model = dict(
     # sprites are stored at 8x8 and resized to their box: a smoothness prior by construction;
     # `opaque` makes every sprite fully opaque at its strongest point (objects occlude).
@@ -33,11 +37,8 @@ model = dict(
                    sprites_per_class=16, sprite_size=8, opaque=True, background='random', ink='random'),
     layout_sampler=dict(_delete_=True, type='LayoutSampler', min_size=20, max_size=48, max_objects=4,
                         aspect_range=(0.5, 1.25)),
-    student_steps=4, teacher_reuse=1, generator_warmup_iters=100)
+    student_steps=4, teacher_reuse=1, generator_warmup_iters=warmup_iters)
 
-# ---- the headline's schedule (the README's numbers): 100 sprite-only iterations + 450 x 4 student steps
-max_iters = 550
-warmup_iters = 100  # the distiller's generator_warmup_iters above
 train_cfg = dict(max_iters=max_iters)
 param_scheduler = dict(
     generator=[dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=max_iters)],
