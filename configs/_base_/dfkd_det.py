@@ -27,10 +27,10 @@ _base_ = [
 ]
 
 # ---- values users change most ----
-max_iters = 500          # iterations: 1 sprite update each, plus student steps after the warm-up
+max_iters = 800          # iterations: 1 sprite update each, plus student steps after the warm-up
 warmup_iters = 100       # sprite-only iterations
 samples_per_step = 16    # images per sprite update and per student step (the train loader's batch_size)
-student_steps = 8        # student updates per iteration (400 x 8 = 3,200 after the warm-up)
+student_steps = 8        # student updates per iteration (700 x 8 = 5,600 after the warm-up)
 teacher_reuse = 8        # the teacher labels one new batch per 8 student steps (README "A faster headline")
 
 model = dict(
