@@ -5,7 +5,7 @@ from .classifiers import ClsDataPreprocessor, TimmClassifier  # noqa: F401
 from .connectors import ConvConnector, LinearConnector  # noqa: F401
 from .distiller import DataFreeDistiller  # noqa: F401
 from .generators import BaseGenerator, ConvGenerator, LayoutSampler, PixelBankGenerator, TransformerGenerator  # noqa: F401
-from .layers import LN2d  # noqa: F401
+from .layers import ConvStem, LN2d  # noqa: F401
 from .losses import AttentionKDLoss, DenseHeadKDLoss, FeatureKDLoss, KLDivLoss, PseudoLabelCELoss, PseudoLabelDetLoss  # noqa: F401
 from .necks import SimpleFPN  # noqa: F401
 from .priors import (  # noqa: F401

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from mmdfkd.models.layers import ConvStem
 from mmdfkd.registry import MODELS
 from mmdfkd.structures import ClsDataSample
 from mmdfkd.testing import demo_cls_inputs
@@ -90,3 +91,34 @@ def test_pretrained_starts_training_at_another_image_size(tmp_path):
     assert torch.equal(bigger.model.pos_embed[:, 0], trained.model.pos_embed[:, 0])  # class token's row kept
     assert torch.equal(bigger.model.blocks[1].mlp.fc2.weight, trained.model.blocks[1].mlp.fc2.weight)
     assert bigger(torch.randn(1, 3, 40, 40)).shape == (1, 10)
+
+
+def test_conv_stem_keeps_the_token_grid_and_trains():
+    plain = MODELS.build(TINY)
+    hybrid = MODELS.build(dict(TINY, stem='conv'))
+    assert isinstance(hybrid.model.patch_embed.proj, ConvStem)
+    x = torch.randn(2, 3, 32, 32)
+    # Same tokens as the plain ViT: a class token and a 4x4 grid, the same position table.
+    assert hybrid.forward_features(x).shape == plain.forward_features(x).shape == (2, 17, 16)
+    assert hybrid.model.pos_embed.shape == plain.model.pos_embed.shape
+    losses = hybrid(**_batch(hybrid), mode='loss')
+    losses['loss_cls'].backward()
+    assert hybrid.model.patch_embed.proj.layers[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('patch_size, convs', [(2, 2), (8, 6), (16, 8)])
+def test_conv_stem_strides_by_the_patch_size(patch_size, convs):
+    stem = ConvStem(3, 24, patch_size, base_channels=4)
+    assert stem(torch.zeros(1, 3, 32, 48)).shape == (1, 24, 32 // patch_size, 48 // patch_size)
+    # one full-resolution conv, log2(p) stride-2 convs, a stride-1 conv after all but the last, the 1x1
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in stem.modules()) == convs + 1
+
+
+def test_conv_stem_errors_name_the_fix():
+    with pytest.raises(ValueError, match='power of two'):
+        ConvStem(3, 16, 6)
+    with pytest.raises(ValueError, match="'patch' or 'conv'"):
+        MODELS.build(dict(TINY, stem='hybrid'))
+    with pytest.raises(ValueError, match="stem='patch'"):
+        MODELS.build(dict(type='TimmClassifier', model_name='resnet18', model_kwargs=dict(num_classes=10),
+                          stem='conv'))

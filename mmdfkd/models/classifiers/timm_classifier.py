@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.runner.checkpoint import _load_checkpoint
 
+from mmdfkd.models.layers import ConvStem
 from mmdfkd.registry import MODELS
 from mmdfkd.structures import ClsDataSample, stack_gt_labels
 from mmdfkd.utils.state_dict import load_state_dict_checked, strip_common_prefix, unwrap_state_dict
@@ -32,6 +33,11 @@ class TimmClassifier(BaseModel):
             ``tools/train.py`` (keys under ``state_dict`` prefixed ``model.``).
         label_smoothing (float): label smoothing of the cross-entropy loss.
             Default: 0.
+        stem (str): ``'patch'`` keeps timm's patch embedding; ``'conv'``
+            replaces a ViT's patchify convolution by a
+            :class:`~mmdfkd.models.layers.ConvStem` of the same stride (a
+            hybrid ViT: same tokens, position table and blocks). Default:
+            ``'patch'``.
         expose_attention (bool): make timm attention modules compute the
             softmax explicitly (``fused_attn = False``) instead of PyTorch's
             fused kernel, so that forward hooks on
@@ -48,6 +54,7 @@ class TimmClassifier(BaseModel):
                  model_kwargs: Optional[dict] = None,
                  checkpoint: Optional[str] = None,
                  label_smoothing: float = 0.0,
+                 stem: str = 'patch',
                  expose_attention: bool = False,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[Union[dict, torch.nn.Module]] = None,
@@ -66,6 +73,11 @@ class TimmClassifier(BaseModel):
                                  'pass a local file as TimmClassifier(checkpoint=...) instead')
         self.model = timm.create_model(model_name, pretrained=False, **model_kwargs)
         self.model_name = model_name
+        if stem == 'conv':
+            self._use_conv_stem()
+        elif stem != 'patch':
+            raise ValueError(f"stem must be 'patch' or 'conv', got {stem!r}.")
+        self.stem = stem
         self.num_classes = self.model.num_classes
         self.label_smoothing = label_smoothing
         self.expose_attention = expose_attention
@@ -77,6 +89,13 @@ class TimmClassifier(BaseModel):
         self.pretrained = pretrained
         if checkpoint is not None:
             self.load_timm_checkpoint(checkpoint)
+
+    def _use_conv_stem(self) -> None:
+        proj = getattr(getattr(self.model, 'patch_embed', None), 'proj', None)
+        if not isinstance(proj, torch.nn.Conv2d) or proj.stride[0] != proj.kernel_size[0]:
+            raise ValueError(f"stem='conv' replaces a ViT's patchify convolution (patch_embed.proj); timm model "
+                             f"{self.model_name!r} has none. Use stem='patch'.")
+        self.model.patch_embed.proj = ConvStem(proj.in_channels, proj.out_channels, proj.stride[0])
 
     def load_timm_checkpoint(self, filename: str, resize_pos_embed: bool = False) -> None:
         """Load a local checkpoint strictly into ``self.model``.
