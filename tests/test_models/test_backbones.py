@@ -139,3 +139,22 @@ def test_vit_pretrained_refusal_names_the_type_and_never_advises_weights_only_fa
 def test_vit_size_error_covers_real_and_synthetic_inputs():
     with pytest.raises(ValueError, match="pad_size_divisor=16.*generator's img_size"):
         tiny_vit()(torch.randn(1, 3, 50, 64))
+
+
+def test_vit_conv_stem_keeps_the_grid_and_loads_a_hybrid_classifier_stem(tmp_path):
+    from mmdfkd.models.classifiers import TimmClassifier
+    from mmdfkd.models.layers import ConvStem
+    cls = TimmClassifier('deit_tiny_patch16_224', dict(img_size=32, patch_size=16, embed_dim=48, depth=2,
+                                                       num_heads=3, num_classes=4), stem='conv')
+    with torch.no_grad():
+        cls.model.patch_embed.proj.layers[1].running_mean.uniform_()  # BN statistics travel too
+    path = str(tmp_path / 'hybrid_cls.pth')
+    torch.save({'state_dict': {'model.' + k: v for k, v in cls.model.state_dict().items()}}, path)
+    model = tiny_vit(stem='conv', init_cfg=dict(type='Pretrained', checkpoint=path))
+    model.init_weights()
+    assert isinstance(model.patch_embed.proj, ConvStem)
+    for key, value in cls.model.patch_embed.proj.state_dict().items():
+        assert torch.equal(model.patch_embed.proj.state_dict()[key], value), key
+    assert model(torch.randn(1, 3, 48, 80))[0].shape == (1, 48, 3, 5)
+    with pytest.raises(ValueError, match="'patch' or 'conv'"):
+        tiny_vit(stem='hybrid')

@@ -23,6 +23,7 @@ from timm.layers import resample_abs_pos_embed_nhwc
 from timm.models.vision_transformer_sam import VisionTransformerSAM
 
 from mmdfkd.engine.checkpoint import UntrustedCheckpointError
+from mmdfkd.models.layers import ConvStem
 from mmdfkd.registry import MODELS
 from mmdfkd.utils.state_dict import state_dict_mismatches, unwrap_state_dict
 
@@ -87,6 +88,11 @@ class ViT(BaseModule):
             Default: True.
         attention (str): ``'auto'`` (explicit on a CPU, fused elsewhere),
             ``'explicit'`` or ``'fused'``. Default: ``'auto'``.
+        stem (str): ``'patch'`` (ViT's patchify convolution) or ``'conv'``
+            (a :class:`~mmdfkd.models.layers.ConvStem` of the same stride: a
+            hybrid ViT with the same token grid and blocks; a pretrained
+            ``stem='conv'`` classifier's stem loads into it). Default:
+            ``'patch'``.
         expose_attention (bool): Compute attention explicitly on every device
             (``attention='explicit'``), so that hooks on
             ``blocks.i.attn.attn_drop`` see the attention maps. More memory on
@@ -112,6 +118,7 @@ class ViT(BaseModule):
                  use_abs_pos: bool = True,
                  use_rel_pos: bool = True,
                  attention: str = 'auto',
+                 stem: str = 'patch',
                  expose_attention: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -120,6 +127,8 @@ class ViT(BaseModule):
         if expose_attention and attention == 'fused':
             raise ValueError("expose_attention=True needs the attention maps, which attention='fused' never "
                              "computes: use attention='auto' or 'explicit'.")
+        if stem not in ('patch', 'conv'):
+            raise ValueError(f"stem must be 'patch' or 'conv', got {stem!r}.")
         bad = [i for i in global_attn_indexes if not 0 <= i < depth]
         if bad:
             raise ValueError(f'global_attn_indexes {list(global_attn_indexes)} has indexes {bad} outside '
@@ -144,6 +153,8 @@ class ViT(BaseModule):
         # Adopt timm's stem and blocks under timm's names; its neck and head
         # are classification parts that a detector does not use.
         self.patch_embed = vit.patch_embed
+        if stem == 'conv':
+            self.patch_embed.proj = ConvStem(in_channels, embed_dim, patch_size)
         self.pos_embed = vit.pos_embed
         self.pos_drop = vit.pos_drop
         self.blocks = vit.blocks
