@@ -104,6 +104,9 @@ def test_conv_stem_keeps_the_token_grid_and_trains():
     losses = hybrid(**_batch(hybrid), mode='loss')
     losses['loss_cls'].backward()
     assert hybrid.model.patch_embed.proj.layers[0].weight.grad.abs().sum() > 0
+    narrow = MODELS.build(dict(TINY, stem='conv', stem_channels=4))
+    assert narrow.model.patch_embed.proj.layers[0].out_channels == 4
+    assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in hybrid.parameters())
 
 
 @pytest.mark.parametrize('patch_size, convs', [(2, 2), (8, 6), (16, 8)])

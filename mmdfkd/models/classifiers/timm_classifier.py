@@ -38,6 +38,8 @@ class TimmClassifier(BaseModel):
             :class:`~mmdfkd.models.layers.ConvStem` of the same stride (a
             hybrid ViT: same tokens, position table and blocks). Default:
             ``'patch'``.
+        stem_channels (int): width of the conv stem's first layer
+            (``ConvStem.base_channels``; its widest is 4x). Default: 32.
         expose_attention (bool): make timm attention modules compute the
             softmax explicitly (``fused_attn = False``) instead of PyTorch's
             fused kernel, so that forward hooks on
@@ -55,6 +57,7 @@ class TimmClassifier(BaseModel):
                  checkpoint: Optional[str] = None,
                  label_smoothing: float = 0.0,
                  stem: str = 'patch',
+                 stem_channels: int = 32,
                  expose_attention: bool = False,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[Union[dict, torch.nn.Module]] = None,
@@ -74,7 +77,7 @@ class TimmClassifier(BaseModel):
         self.model = timm.create_model(model_name, pretrained=False, **model_kwargs)
         self.model_name = model_name
         if stem == 'conv':
-            self._use_conv_stem()
+            self._use_conv_stem(stem_channels)
         elif stem != 'patch':
             raise ValueError(f"stem must be 'patch' or 'conv', got {stem!r}.")
         self.stem = stem
@@ -90,12 +93,13 @@ class TimmClassifier(BaseModel):
         if checkpoint is not None:
             self.load_timm_checkpoint(checkpoint)
 
-    def _use_conv_stem(self) -> None:
+    def _use_conv_stem(self, base_channels: int) -> None:
         proj = getattr(getattr(self.model, 'patch_embed', None), 'proj', None)
         if not isinstance(proj, torch.nn.Conv2d) or proj.stride[0] != proj.kernel_size[0]:
             raise ValueError(f"stem='conv' replaces a ViT's patchify convolution (patch_embed.proj); timm model "
                              f"{self.model_name!r} has none. Use stem='patch'.")
-        self.model.patch_embed.proj = ConvStem(proj.in_channels, proj.out_channels, proj.stride[0])
+        self.model.patch_embed.proj = ConvStem(proj.in_channels, proj.out_channels, proj.stride[0],
+                                              base_channels)
 
     def load_timm_checkpoint(self, filename: str, resize_pos_embed: bool = False) -> None:
         """Load a local checkpoint strictly into ``self.model``.
