@@ -20,6 +20,8 @@ lr = 3e-4
 
 model = dict(model_kwargs=dict(img_size=img_size), stem='conv')
 
+train_cfg = dict(max_iters=max_iters, val_interval=500)
+
 optim_wrapper = dict(optimizer=dict(lr=lr))  # at 1e-3 the hybrid sat at chance until the lr had decayed
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),

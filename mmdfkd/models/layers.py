@@ -43,6 +43,15 @@ class LN2d(nn.Module):
         return x.permute(0, 3, 1, 2).contiguous()
 
 
+STEMS = ('patch', 'conv')
+
+
+def check_stem(stem: str) -> None:
+    """Raise a clear error for a ``stem`` argument other than ``'patch'`` or ``'conv'``."""
+    if stem not in STEMS:
+        raise ValueError(f"stem must be 'patch' or 'conv', got {stem!r}.")
+
+
 class ConvStem(nn.Module):
     """A convolutional stem in place of a ViT's patchify convolution.
 

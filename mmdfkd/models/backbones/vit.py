@@ -23,7 +23,7 @@ from timm.layers import resample_abs_pos_embed_nhwc
 from timm.models.vision_transformer_sam import VisionTransformerSAM
 
 from mmdfkd.engine.checkpoint import UntrustedCheckpointError
-from mmdfkd.models.layers import ConvStem
+from mmdfkd.models.layers import ConvStem, check_stem
 from mmdfkd.registry import MODELS
 from mmdfkd.utils.state_dict import state_dict_mismatches, unwrap_state_dict
 
@@ -127,8 +127,7 @@ class ViT(BaseModule):
         if expose_attention and attention == 'fused':
             raise ValueError("expose_attention=True needs the attention maps, which attention='fused' never "
                              "computes: use attention='auto' or 'explicit'.")
-        if stem not in ('patch', 'conv'):
-            raise ValueError(f"stem must be 'patch' or 'conv', got {stem!r}.")
+        check_stem(stem)
         bad = [i for i in global_attn_indexes if not 0 <= i < depth]
         if bad:
             raise ValueError(f'global_attn_indexes {list(global_attn_indexes)} has indexes {bad} outside '

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from mmdfkd.models.layers import ConvStem
+from mmdfkd.models.layers import ConvStem, check_stem
 from mmdfkd.registry import MODELS
 from mmdfkd.structures import ClsDataSample, stack_gt_labels
 from mmdfkd.utils.state_dict import load_state_dict_checked, strip_common_prefix, unwrap_state_dict
@@ -76,11 +76,9 @@ class TimmClassifier(BaseModel):
                                  'pass a local file as TimmClassifier(checkpoint=...) instead')
         self.model = timm.create_model(model_name, pretrained=False, **model_kwargs)
         self.model_name = model_name
+        check_stem(stem)
         if stem == 'conv':
             self._use_conv_stem(stem_channels)
-        elif stem != 'patch':
-            raise ValueError(f"stem must be 'patch' or 'conv', got {stem!r}.")
-        self.stem = stem
         self.num_classes = self.model.num_classes
         self.label_smoothing = label_smoothing
         self.expose_attention = expose_attention
