@@ -7,6 +7,7 @@ from .distiller import DataFreeDistiller  # noqa: F401
 from .generators import BaseGenerator, ConvGenerator, LayoutSampler, PixelBankGenerator, TransformerGenerator  # noqa: F401
 from .layers import ConvStem, LN2d  # noqa: F401
 from .losses import AttentionKDLoss, DenseHeadKDLoss, FeatureKDLoss, KLDivLoss, PseudoLabelCELoss, PseudoLabelDetLoss  # noqa: F401
+from .natural_mix import NaturalCutMix  # noqa: F401
 from .necks import SimpleFPN  # noqa: F401
 from .priors import (  # noqa: F401
                      AdversarialPrior,

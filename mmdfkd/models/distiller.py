@@ -97,6 +97,9 @@ class DataFreeDistiller(BaseModel):
             the teacher's detections on every generator and student batch
             (:class:`~mmdfkd.models.generators.TeacherLayoutSampler`).
         augment (dict, optional): differentiable augmentation.
+        student_mix (dict, optional): applied to student batches only, after
+            ``augment``, before the teacher labels them, e.g.
+            ``dict(type='NaturalCutMix')`` (classification).
         generator_steps (int): generator updates per iteration.
         student_steps (int): student updates per iteration.
         refine_ratio (float): pixel bank only. The share of each new bank
@@ -149,6 +152,7 @@ class DataFreeDistiller(BaseModel):
                  pseudo_label: Optional[dict] = None,
                  layout_sampler: Optional[dict] = None,
                  augment: Optional[dict] = None,
+                 student_mix: Optional[dict] = None,
                  generator_steps: int = 1,
                  student_steps: int = 1,
                  memory_capacity: int = 0,
@@ -191,6 +195,7 @@ class DataFreeDistiller(BaseModel):
             self.register_buffer('_aspect_rates', self.layout_sampler.aspect_rates)
             self.register_buffer('_style_rates', self.layout_sampler.style_rates)
         self.augment = MODELS.build(augment) if augment else None
+        self.student_mix = MODELS.build(student_mix) if student_mix else None
         self.teacher_recorder = ModuleRecorder(self.teacher, dict(teacher_taps or {}))
         self.student_recorder = ModuleRecorder(self.student, dict(student_taps or {}))
         self.generator_steps = generator_steps
@@ -495,6 +500,8 @@ class DataFreeDistiller(BaseModel):
             batch, batch_layout = pixels, layout
         if self.augment:
             batch, batch_layout = self.augment(batch, batch_layout)
+        if self.student_mix:
+            batch, batch_layout = self.student_mix(batch, batch_layout)
         return batch, batch_layout
 
     def label_batch(self, batch: Tensor, layout: Optional[list] = None) -> dict:

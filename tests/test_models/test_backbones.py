@@ -158,3 +158,12 @@ def test_vit_conv_stem_keeps_the_grid_and_loads_a_hybrid_classifier_stem(tmp_pat
     assert model(torch.randn(1, 3, 48, 80))[0].shape == (1, 48, 3, 5)
     with pytest.raises(ValueError, match="'patch' or 'conv'"):
         tiny_vit(stem='hybrid')
+
+
+def test_vit_stem_channels_sets_the_conv_stem_width_and_keeps_the_grid():
+    narrow = tiny_vit(stem='conv', stem_channels=8)
+    wide = tiny_vit(stem='conv')
+    assert narrow.patch_embed.proj.layers[0].out_channels == 8
+    assert wide.patch_embed.proj.layers[0].out_channels == 32
+    assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in wide.parameters())
+    assert narrow(torch.randn(1, 3, 64, 64))[0].shape == (1, 48, 4, 4)
