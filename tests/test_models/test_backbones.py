@@ -167,3 +167,6 @@ def test_vit_stem_channels_sets_the_conv_stem_width_and_keeps_the_grid():
     assert wide.patch_embed.proj.layers[0].out_channels == 32
     assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in wide.parameters())
     assert narrow(torch.randn(1, 3, 64, 64))[0].shape == (1, 48, 4, 4)
+    student = tiny_vit(stem='conv', stem_channels=8, stem_norm='layer')
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in student.modules())
+    assert student(torch.randn(1, 3, 64, 64))[0].shape == (1, 48, 4, 4)

@@ -117,9 +117,28 @@ def test_conv_stem_strides_by_the_patch_size(patch_size, convs):
     assert sum(isinstance(m, torch.nn.Conv2d) for m in stem.modules()) == convs + 1
 
 
+def test_layer_norm_stem_keeps_no_batch_statistics():
+    # A data-free student's stem: each image is normalised on its own, so real images at test time
+    # meet no statistics of the synthetic batches it trained on.
+    torch.manual_seed(0)
+    stem = ConvStem(3, 24, 8, base_channels=4, norm='layer').train()
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in stem.modules())
+    assert not list(stem.buffers())
+    x = torch.randn(4, 3, 32, 32)
+    alone = stem(x[:1])
+    assert torch.allclose(stem(x)[:1], alone, atol=1e-6)           # independent of the rest of the batch
+    assert torch.allclose(stem.eval()(x[:1]), alone, atol=1e-6)    # and the same in train and eval mode
+    batch_stem = ConvStem(3, 24, 8, base_channels=4).train()
+    assert not torch.allclose(batch_stem(x)[:1], batch_stem(x[:1]), atol=1e-3)
+    student = MODELS.build(dict(TINY, stem='conv', stem_channels=4, stem_norm='layer'))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in student.modules())
+
+
 def test_conv_stem_errors_name_the_fix():
     with pytest.raises(ValueError, match='power of two'):
         ConvStem(3, 16, 6)
+    with pytest.raises(ValueError, match="norm must be 'batch' or 'layer'"):
+        ConvStem(3, 16, 8, norm='group')
     with pytest.raises(ValueError, match="'patch' or 'conv'"):
         MODELS.build(dict(TINY, stem='hybrid'))
     with pytest.raises(ValueError, match="stem='patch'"):

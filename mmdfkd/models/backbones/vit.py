@@ -96,6 +96,9 @@ class ViT(BaseModule):
         stem_channels (int): Width of a conv stem's first layer
             (:class:`~mmdfkd.models.layers.ConvStem` ``base_channels``); a
             student-sized stem is narrower. Default: 32.
+        stem_norm (str): That stem's norm, ``'batch'`` or ``'layer'``
+            (``ConvStem.norm``; a data-free student wants ``'layer'``).
+            Default: ``'batch'``.
         expose_attention (bool): Compute attention explicitly on every device
             (``attention='explicit'``), so that hooks on
             ``blocks.i.attn.attn_drop`` see the attention maps. More memory on
@@ -123,6 +126,7 @@ class ViT(BaseModule):
                  attention: str = 'auto',
                  stem: str = 'patch',
                  stem_channels: int = 32,
+                 stem_norm: str = 'batch',
                  expose_attention: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -157,7 +161,8 @@ class ViT(BaseModule):
         # are classification parts that a detector does not use.
         self.patch_embed = vit.patch_embed
         if stem == 'conv':
-            self.patch_embed.proj = ConvStem(in_channels, embed_dim, patch_size, base_channels=stem_channels)
+            self.patch_embed.proj = ConvStem(in_channels, embed_dim, patch_size, base_channels=stem_channels,
+                                             norm=stem_norm)
         self.pos_embed = vit.pos_embed
         self.pos_drop = vit.pos_drop
         self.blocks = vit.blocks

@@ -40,6 +40,9 @@ class TimmClassifier(BaseModel):
             ``'patch'``.
         stem_channels (int): width of the conv stem's first layer
             (``ConvStem.base_channels``; its widest is 4x). Default: 32.
+        stem_norm (str): the conv stem's norm, ``'batch'`` or ``'layer'``
+            (``ConvStem.norm``; a data-free student wants ``'layer'``).
+            Default: ``'batch'``.
         expose_attention (bool): make timm attention modules compute the
             softmax explicitly (``fused_attn = False``) instead of PyTorch's
             fused kernel, so that forward hooks on
@@ -58,6 +61,7 @@ class TimmClassifier(BaseModel):
                  label_smoothing: float = 0.0,
                  stem: str = 'patch',
                  stem_channels: int = 32,
+                 stem_norm: str = 'batch',
                  expose_attention: bool = False,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[Union[dict, torch.nn.Module]] = None,
@@ -78,7 +82,7 @@ class TimmClassifier(BaseModel):
         self.model_name = model_name
         check_stem(stem)
         if stem == 'conv':
-            self._use_conv_stem(stem_channels)
+            self._use_conv_stem(stem_channels, stem_norm)
         self.num_classes = self.model.num_classes
         self.label_smoothing = label_smoothing
         self.expose_attention = expose_attention
@@ -91,13 +95,13 @@ class TimmClassifier(BaseModel):
         if checkpoint is not None:
             self.load_timm_checkpoint(checkpoint)
 
-    def _use_conv_stem(self, base_channels: int) -> None:
+    def _use_conv_stem(self, base_channels: int, norm: str) -> None:
         proj = getattr(getattr(self.model, 'patch_embed', None), 'proj', None)
         if not isinstance(proj, torch.nn.Conv2d) or proj.stride[0] != proj.kernel_size[0]:
             raise ValueError(f"stem='conv' replaces a ViT's patchify convolution (patch_embed.proj); timm model "
                              f"{self.model_name!r} has none. Use stem='patch'.")
         self.model.patch_embed.proj = ConvStem(proj.in_channels, proj.out_channels, proj.stride[0],
-                                              base_channels)
+                                              base_channels, norm)
 
     def load_timm_checkpoint(self, filename: str, resize_pos_embed: bool = False) -> None:
         """Load a local checkpoint strictly into ``self.model``.
