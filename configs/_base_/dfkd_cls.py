@@ -3,6 +3,7 @@
 #   generator  L_G = λ_adv·L_adv [AdversarialPrior: -KL(teacher‖student)]
 #                  + λ_attn·L_attention [AttentionConsistencyPrior on the teacher's attention maps]
 #                  + DAFL confidence / class balance [ConfidencePrior]
+#                  + λ_BN·DeepInversion feature statistics [NormStatsPrior; 0 without batch norm]
 #   student    L_S = λ_KD·τ²·KL(softmax(T/τ) ‖ softmax(S/τ)) [KLDivLoss]
 #                  + λ_CE·CE(S, argmax T) [PseudoLabelCELoss]
 #                  + λ_patch·patch-attention KD [AttentionKDLoss, head-averaged attention rows]
@@ -23,6 +24,7 @@ adv_weight = 1.0         # λ_adv
 attn_weight = 0.2        # λ of the attention-consistency prior
 conf_weight = 0.5        # DAFL one-hot confidence
 balance_weight = 2.0     # DAFL class balance (relative to conf_weight)
+bn_weight = 0.2          # DeepInversion batch-norm statistics; 0 for a teacher without batch norm
 
 model = dict(
     type='DataFreeDistiller',
@@ -30,7 +32,9 @@ model = dict(
     priors=dict(
         adv=dict(type='AdversarialPrior', tap='logits', mode='kl', loss_weight=adv_weight),
         attn=dict(type='AttentionConsistencyPrior', tap='attn', loss_weight=attn_weight),
-        conf=dict(type='ConfidencePrior', balance_weight=balance_weight, loss_weight=conf_weight)),
+        conf=dict(type='ConfidencePrior', balance_weight=balance_weight, loss_weight=conf_weight),
+        # the batch-norm layers a hybrid teacher's conv stem holds (the Glyphs-Cls teacher's six)
+        bn=dict(type='NormStatsPrior', loss_weight=bn_weight)),
     distill_losses=dict(
         kd=dict(type='KLDivLoss', tap='logits', loss_weight=kd_weight),  # tau: per scale
         ce=dict(type='PseudoLabelCELoss', tap='logits', loss_weight=ce_weight),

@@ -15,6 +15,7 @@ from mmdfkd.registry import MODELS
 from mmdfkd.utils.state_dict import load_state_dict_checked, unwrap_state_dict
 
 from .checkpoint_layouts import convert_state_dict
+from .layers import teacher_stem
 from .memory import SyntheticMemory
 from .priors.base import SynthesisContext
 from .recorders import ModuleRecorder
@@ -22,6 +23,13 @@ from .tasks import build_task, normalise_for
 
 #: the ``model.type`` values of a data-free distillation config
 DISTILLER_TYPES = ('DataFreeDistiller', 'mmdfkd.DataFreeDistiller')
+
+
+def _resolve_teacher_stem(cfg, stem: str):
+    """A copy of a student config with every ``stem='teacher'`` replaced by ``stem``."""
+    if isinstance(cfg, dict):
+        return {k: stem if k == 'stem' and v == 'teacher' else _resolve_teacher_stem(v, stem) for k, v in cfg.items()}
+    return cfg
 
 
 def _build_registered(cfg: dict, kind: str) -> nn.Module:
@@ -75,7 +83,12 @@ class DataFreeDistiller(BaseModel):
             ``'auto'`` (default, recognised from the keys), ``'mmdfkd'``,
             ``'mmdet-vitdet'`` or ``'detectron2-vitdet'`` (see
             :mod:`mmdfkd.models.checkpoint_layouts`).
-        student (dict): The student model config.
+        student (dict): The student model config. A ``stem='teacher'`` in it
+            (a ``TimmClassifier``'s or a ``ViT`` backbone's) becomes the
+            teacher's stem kind: ``'conv'`` for a hybrid teacher (one that
+            holds a :class:`~mmdfkd.models.layers.ConvStem`), else
+            ``'patch'``; the student's own ``stem_channels`` and
+            ``stem_norm`` still apply.
         generator (dict): A generator from ``mmdfkd.models.generators``.
         task (str): 'det' or 'cls'.
         priors (dict): name -> prior config; each adds ``loss_<name>`` to L_G.
@@ -169,7 +182,7 @@ class DataFreeDistiller(BaseModel):
         self.task = build_task(task)
         self.teacher = self._build_teacher(teacher)
         # ConfigDict: mmdet reads test_cfg by attribute (cfg.score_thr).
-        self.student = MODELS.build(ConfigDict(student))
+        self.student = MODELS.build(ConfigDict(_resolve_teacher_stem(student, teacher_stem(self.teacher))))
         self.generator = _build_registered(generator, 'Generator')
         self.priors = nn.ModuleDict({k: _build_registered(v, 'Prior') for k, v in (priors or {}).items()})
         self.distill_losses = nn.ModuleDict()

@@ -49,8 +49,16 @@ STEM_NORMS = ('batch', 'layer')
 
 def check_stem(stem: str) -> None:
     """Raise a clear error for a ``stem`` argument other than ``'patch'`` or ``'conv'``."""
+    if stem == 'teacher':
+        raise ValueError("stem='teacher' is resolved by DataFreeDistiller from its teacher, in a student "
+                         "config only; elsewhere use stem='patch' or stem='conv'.")
     if stem not in STEMS:
         raise ValueError(f"stem must be 'patch' or 'conv', got {stem!r}.")
+
+
+def teacher_stem(teacher: nn.Module) -> str:
+    """The stem kind of a model: ``'conv'`` if it holds a :class:`ConvStem`, else ``'patch'``."""
+    return 'conv' if any(isinstance(m, ConvStem) for m in teacher.modules()) else 'patch'
 
 
 class ConvStem(nn.Module):

@@ -42,7 +42,8 @@ def test_cls_scales_inherit_the_shared_method_base():
 def test_digits_cls_student_is_the_deit_pico_base():
     # restated in the config (it cannot inherit that file's `model` next to the distiller's); they must agree
     pico = Config.fromfile(osp.join(CONFIG_DIR, '_base_', 'models', 'deit-pico_cls.py')).model.to_dict()
-    assert load(DIGITS_CLS).model.student.to_dict() == dict(pico, expose_attention=True)
+    assert load(DIGITS_CLS).model.student.to_dict() == dict(pico, expose_attention=True, stem='teacher',
+                                                            stem_channels=8)
 
 
 def test_synthetic_loaders_take_class_names_from_the_datasets():

@@ -53,7 +53,8 @@ class NormStatsPrior(BasePrior):
         self._is_setup = True
         if not self._handles:
             warnings.warn(f'NormStatsPrior: the teacher {type(teacher).__name__} has no batch-norm layer with '
-                          'running statistics, so this prior is always 0; remove it from the config')
+                          'running statistics, so this prior is always 0 (harmless: the shared recipes keep it for '
+                          'teachers that have batch norm, e.g. hybrid ViTs)')
 
     def remove_hooks(self) -> None:
         """Detach all hooks from the teacher."""
