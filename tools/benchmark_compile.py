@@ -20,11 +20,11 @@ import copy
 import time
 
 import torch
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmdfkd.apis import load_distiller_config
 from mmdfkd.engine.cli import run_cli
+from mmdfkd.models.distiller import resolved_student_config, teacher_model_config
 from mmdfkd.registry import MODELS
 
 KINDS = ('eager', 'fused_attention', 'channels_last', 'compile')
@@ -79,8 +79,8 @@ def main() -> None:
     size = cfg.model.generator.img_size
     height, width = (size, size) if isinstance(size, int) else size
     images = torch.randn(args.batch, 3, height, width)
-    model_cfg = (cfg.model.student if args.model == 'student' else
-                 Config.fromfile(cfg.model.teacher.config).model).to_dict()
+    model_cfg = (resolved_student_config(cfg.model.to_dict()) if args.model == 'student' else
+                 teacher_model_config(cfg.model.teacher).to_dict())
     kinds = ['eager'] + [k for k in KINDS if k in args.kinds and k != 'eager']
     steps, times = {}, {kind: [] for kind in kinds}
     for kind in kinds:

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from mmdfkd.engine.checkpoint import load_checkpoint_file
 from mmdfkd.engine.fileio import atomic_write, atomic_write_text
-from mmdfkd.models.distiller import DISTILLER_TYPES
+from mmdfkd.models.distiller import DISTILLER_TYPES, resolved_student_config
 from mmdfkd.utils.state_dict import load_state_dict_checked, unwrap_state_dict
 
 # Top-level keys of the distillation config the student config keeps: runtime and evaluation.
@@ -132,7 +132,7 @@ def student_config(cfg: Config) -> Config:
         and the evaluation / runtime keys of ``cfg`` (:data:`KEEP_KEYS`).
     """
     out = dict(default_scope=cfg.get('default_scope', 'mmdfkd'), custom_imports=CUSTOM_IMPORTS)
-    out['model'] = _without_pretrained(cfg.model.student.to_dict())
+    out['model'] = _without_pretrained(resolved_student_config(cfg.model.to_dict()))
     for key in KEEP_KEYS:
         if cfg.get(key) is not None:
             value = cfg[key]

@@ -35,6 +35,7 @@ from mmengine.config import Config, ConfigDict
 
 from mmdfkd.analysis.logs import read_scalars
 from mmdfkd.engine.launch import build_runner, check_data_files, load_config
+from mmdfkd.models.distiller import resolved_student_config
 from mmdfkd.visualization.run_plots import write_plots
 
 DEFAULT_CONFIGS = {'det': 'configs/dfkd_vitdet_tiny.py', 'cls': 'configs/dfkd_deit-nano_deit-pico_digits-cls.py'}
@@ -205,7 +206,7 @@ def real_data_student_config(cfg: Config, teacher_config: str, updates: int, wor
     warmup = max(1, min(50, updates // 10))
     new = dict(
         default_scope=cfg.get('default_scope', 'mmdfkd'),
-        model=copy.deepcopy(cfg.model.student),
+        model=resolved_student_config(cfg.model.to_dict()),
         work_dir=work_dir,
         train_dataloader=train_loader,
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=updates, val_interval=max(1, updates // 2)),

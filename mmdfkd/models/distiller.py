@@ -32,6 +32,58 @@ def _resolve_teacher_stem(cfg, stem: str):
     return cfg
 
 
+def _asks_teacher_stem(cfg) -> bool:
+    """Whether a student config anywhere says ``stem='teacher'``."""
+    return isinstance(cfg, dict) and any((k == 'stem' and v == 'teacher') or _asks_teacher_stem(v)
+                                         for k, v in cfg.items())
+
+
+def teacher_model_config(teacher: dict) -> ConfigDict:
+    """The teacher's model dict from a distiller's ``teacher=`` entry (without its checkpoint).
+
+    Args:
+        teacher (dict): ``config=`` (a file whose ``model`` is the teacher, with
+            optional ``cfg_options=``) or ``model=``, plus ``checkpoint=`` and
+            ``checkpoint_layout=``, which this ignores.
+    """
+    cfg = dict(teacher)
+    config = cfg.pop('config', None)
+    model_cfg = cfg.pop('model', None)
+    cfg_options = cfg.pop('cfg_options', None)
+    unknown = sorted(set(cfg) - {'checkpoint', 'checkpoint_layout'})
+    if unknown:
+        raise KeyError(f'Unknown teacher keys {unknown}; use config=, model=, cfg_options=, checkpoint= '
+                       'and checkpoint_layout=.')
+    if cfg_options and config is None:
+        raise ValueError('teacher.cfg_options applies to teacher.config; with teacher.model edit the dict itself.')
+    if (config is None) == (model_cfg is None):
+        raise ValueError('teacher needs exactly one of config= (a config file whose `model` is the teacher) '
+                         'or model= (the model dict itself).')
+    if config is not None:
+        if not osp.isfile(config):
+            raise FileNotFoundError(f'Teacher config {config!r} not found (paths are relative to the '
+                                    'directory you run from, normally the repository root).')
+        teacher_cfg = Config.fromfile(config)
+        if cfg_options:
+            teacher_cfg.merge_from_dict(dict(cfg_options))
+        model_cfg = teacher_cfg.model
+    return ConfigDict(model_cfg)
+
+
+def resolved_student_config(model_cfg: dict) -> dict:
+    """The student of a distiller's ``model`` config as the distiller builds it.
+
+    A ``stem='teacher'`` becomes the teacher's stem kind
+    (:func:`~mmdfkd.models.layers.teacher_stem`), read from a teacher built
+    with random weights; a student that does not ask for it comes back as given.
+    Export and the real-data baseline build the student through this.
+    """
+    student = dict(model_cfg['student'])
+    if not _asks_teacher_stem(student):
+        return student
+    return _resolve_teacher_stem(student, teacher_stem(MODELS.build(teacher_model_config(model_cfg['teacher']))))
+
+
 def _build_registered(cfg: dict, kind: str) -> nn.Module:
     """Build ``cfg`` from MODELS; an unknown type lists the registered names."""
     cfg = dict(cfg)
@@ -244,31 +296,10 @@ class DataFreeDistiller(BaseModel):
 
     # ------------------------------------------------------------------ build
     def _build_teacher(self, cfg: dict) -> nn.Module:
-        cfg = dict(cfg)
-        checkpoint = cfg.pop('checkpoint', None)
-        config = cfg.pop('config', None)
-        model_cfg = cfg.pop('model', None)
-        cfg_options = cfg.pop('cfg_options', None)
-        checkpoint_layout = cfg.pop('checkpoint_layout', 'auto')
-        if cfg:
-            raise KeyError(f'Unknown teacher keys {sorted(cfg)}; use config=, model=, cfg_options=, checkpoint= '
-                           'and checkpoint_layout=.')
-        if cfg_options and config is None:
-            raise ValueError('teacher.cfg_options applies to teacher.config; with teacher.model edit the dict itself.')
-        if (config is None) == (model_cfg is None):
-            raise ValueError('teacher needs exactly one of config= (a config file whose `model` is the teacher) '
-                             'or model= (the model dict itself).')
-        if config is not None:
-            if not osp.isfile(config):
-                raise FileNotFoundError(f'Teacher config {config!r} not found (paths are relative to the '
-                                        'directory you run from, normally the repository root).')
-            teacher_cfg = Config.fromfile(config)
-            if cfg_options:
-                teacher_cfg.merge_from_dict(dict(cfg_options))
-            model_cfg = teacher_cfg.model
-        teacher = MODELS.build(ConfigDict(model_cfg))
+        teacher = MODELS.build(teacher_model_config(cfg))
+        checkpoint = cfg.get('checkpoint')
         if checkpoint is not None:
-            self.load_teacher_weights(teacher, checkpoint, config, checkpoint_layout)
+            self.load_teacher_weights(teacher, checkpoint, cfg.get('config'), cfg.get('checkpoint_layout', 'auto'))
             # The Runner calls model.init_weights() after building; BaseModule skips initialised children.
             teacher._is_init = True
         return teacher
