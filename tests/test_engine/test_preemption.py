@@ -107,6 +107,8 @@ def test_sigterm_saves_at_the_end_of_the_iteration_exits_143_and_resumes_bit_ide
 def test_sigint_on_a_checkpoint_iteration_saves_once_raises_and_restores_the_handler(tmp_path, monkeypatch):
     config = _signalled_config(tmp_path, n=2, sig='SIGINT', interval=2)
     monkeypatch.syspath_prepend(str(tmp_path))  # custom_imports = ['signaller']
+    # Python's default_int_handler, or SIG_IGN when pytest runs as a background job (nohup ... &).
+    handler_before = signal.getsignal(signal.SIGINT)
     runner = _runner(config, str(tmp_path / 'work'))
     saves = []
     save = runner.save_checkpoint
@@ -117,7 +119,7 @@ def test_sigint_on_a_checkpoint_iteration_saves_once_raises_and_restores_the_han
     assert info.value.exit_code == 130 and info.value.checkpoint == path
     assert len(saves) == 1, f'the checkpoint hook saved iteration 2 already; saved again: {saves}'
     assert load_checkpoint_file(path)['meta']['iter'] == 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler_before
 
 
 def test_build_runner_adds_the_fault_hooks_once(tmp_path):
