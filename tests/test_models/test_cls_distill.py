@@ -16,6 +16,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 from mmdfkd.engine.optim import DataFreeOptimWrapperConstructor
+from mmdfkd.models.distiller import resolved_student_config
 from mmdfkd.models.recorders import ModuleRecorder
 from mmdfkd.registry import MODELS
 
@@ -215,7 +216,7 @@ def test_generator_configs_and_banner_cfg_options_agree(name):
 def test_digits_student_has_at_most_a_quarter_of_the_teacher_params():
     cfg = load(DIGITS)
     teacher = MODELS.build(Config.fromfile(cfg.model.teacher.config).model)
-    student = MODELS.build(dict(cfg.model.student, stem='patch'))   # stem='teacher' of a plain teacher
+    student = MODELS.build(resolved_student_config(cfg.model.to_dict()))  # stem='teacher' as the distiller resolves it
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert 4 * count(student) <= count(teacher)
     assert cfg.train_dataloader.dataset.type == 'LatentDataset'
